@@ -1,0 +1,18 @@
+# The README's two commands: `make demo` (main job on the embedded ELPV data) and `make test`.
+# Both create or reuse .venv through scripts/setup_env.sh.
+PY := .venv/bin/python
+export PYTHONHASHSEED := 0
+
+.PHONY: setup demo test clean
+
+setup:
+	@bash scripts/setup_env.sh
+
+demo: setup
+	$(PY) -m adnkit.cli demo --out runs/demo
+
+test: setup
+	$(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
+
+clean:
+	rm -rf .venv runs
