@@ -1,0 +1,11 @@
+"""adnkit: DifferNet and AttentDifferNet (DifferNet + SE / CBAM attention) for image-level anomaly detection.
+
+DifferNet: Rudolph, Wandt, Rosenhahn, "Same Same But DifferNet", WACV 2021.
+AttentDifferNet: Vieira e Silva et al., "Attention Modules Improve Image-Level Anomaly Detection for
+Industrial Inspection: A DifferNet Case Study", WACV 2024.
+"""
+
+__version__ = "0.1.0"
+
+from adnkit.config import Config, preset  # noqa: E402,F401
+from adnkit.errors import AdnkitError  # noqa: E402,F401

