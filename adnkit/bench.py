@@ -1,0 +1,327 @@
+"""The benchmark: a matrix of datasets x categories x attention variants x seeds, one training run per cell.
+
+    out_dir/
+      bench.json     the matrix requested and the base config (a rerun with other settings is refused)
+      results.csv    one row per cell: dataset, category, spec, attention, seed, status, reason, run_dir,
+                     reused, then every key of the run's metrics.json (rewritten after every run)
+      summary.csv    adnkit.metrics.summarize(results): mean +- std over seeds, gain over DifferNet
+      runs/<dataset>-<category>-<attention>-seed<k>/   one run folder each (config.json, history.csv, ...)
+
+Rerunning the same command skips every cell whose run folder already holds metrics.json, so an interrupted
+benchmark continues where it stopped; failed cells are tried again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+import adnkit
+from adnkit.config import Config
+from adnkit.errors import AdnkitError, DataError
+from adnkit.metrics import SUMMARY_COLUMNS, summarize
+
+Runner = Callable[[Config, Path], dict]
+
+RESULT_COLUMNS = ["dataset", "category", "spec", "attention", "seed", "status", "reason", "run_dir", "reused"]
+ELPV_KINDS = ("mono", "poly")
+INSPLAD_SUBDIR = "unsupervised_anomaly_detection"
+# Settings that do not change what a run computes: a rerun may differ in these and still reuse old runs.
+_RERUN_FREE = {"data", "attention", "seed", "device", "num_workers", "data_root"}
+BEST_NOTE = "best = max over evaluations on the test set, as in the papers; last = after the final epoch"
+
+
+# --- specs ---------------------------------------------------------------------------------------------------
+def _has_train(path: Path) -> bool:
+    return (path / "train").is_dir()
+
+
+def expand_specs(specs: Iterable[str], data_root: str | Path = "data") -> list[str]:
+    """Expand whole-dataset specs into one spec per category, keeping order and dropping repeats.
+
+    elpv              -> elpv:mono, elpv:poly
+    mvtec:ROOT        -> mvtec:ROOT/<cat> for each sub-folder of ROOT holding train/ (sorted), unless ROOT itself
+                         holds train/ (then it is one category and stays as it is)
+    insplad:ROOT      -> the same, also looking inside ROOT/unsupervised_anomaly_detection
+    anything else     -> unchanged
+
+    A relative ROOT is taken from the working folder, or else from under `data_root` (the spec then names
+    data_root/ROOT). A ROOT that does not exist, or holds no category, raises DataError.
+    """
+    out: list[str] = []
+    for spec in specs:
+        spec = str(spec).strip()
+        if spec == "elpv":
+            out += [f"elpv:{kind}" for kind in ELPV_KINDS]
+            continue
+        prefix, sep, rest = spec.partition(":")
+        if sep and prefix in ("mvtec", "insplad"):
+            root = Path(rest)
+            if not root.exists() and not root.is_absolute() and (Path(data_root) / root).is_dir():
+                root = Path(data_root) / root  # a relative ROOT is also looked up under data_root
+                rest, spec = root.as_posix(), f"{prefix}:{root.as_posix()}"
+            if _has_train(root):
+                out.append(spec)
+                continue
+            if not root.is_dir():
+                raise DataError(f"{spec}: folder {rest!r} not found; give the dataset's root folder "
+                                f"({prefix}:ROOT) or one category ({prefix}:ROOT/CATEGORY)")
+            places = [root] + ([root / INSPLAD_SUBDIR] if prefix == "insplad" else [])
+            found = sorted(
+                (child for place in places if place.is_dir() for child in place.iterdir()
+                 if child.is_dir() and _has_train(child)),
+                key=lambda p: (p.name, str(p)))
+            if not found:
+                where = f" or {root / INSPLAD_SUBDIR}" if prefix == "insplad" else ""
+                raise DataError(f"{spec}: no category folder (one holding train/) inside {root}{where}; "
+                                f"point {prefix}:ROOT at the folder that holds the categories")
+            base = rest.rstrip("/\\")
+            out += [f"{prefix}:{base}/{child.relative_to(root).as_posix()}" for child in found]
+            continue
+        out.append(spec)
+    return list(dict.fromkeys(out))
+
+
+def spec_names(spec: str) -> tuple[str, str]:
+    """(dataset, category) named by a spec: mvtec:ROOT/bottle -> (mvtec, bottle), elpv:mono -> (elpv, mono),
+    synthetic:NAME -> (synthetic, NAME), folder:PATH or a bare path -> (folder, last folder name)."""
+    prefix, sep, rest = str(spec).partition(":")
+    if not sep or len(prefix) == 1 or not prefix.isidentifier():  # a bare path (or a Windows drive letter)
+        dataset, rest = "folder", str(spec)
+    else:
+        dataset = prefix
+    if dataset in ("elpv", "synthetic"):
+        return dataset, rest
+    path = Path(rest)
+    name = path.name if path.name not in ("", ".", "..") else path.resolve().name
+    return dataset, name or rest
+
+
+def sanitize(name: str) -> str:
+    """A file-name-safe version of `name`: characters outside [A-Za-z0-9_.-] become '_'."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", str(name)) or "_"
+
+
+def _run_names(specs: list[str]) -> dict[str, str]:
+    """spec -> '<dataset>-<category>', with a short hash added where two specs would share a name."""
+    names = {s: sanitize("-".join(spec_names(s))) for s in specs}
+    counts = pd.Series(list(names.values())).value_counts()
+    return {s: (n if counts[n] == 1 else f"{n}-{hashlib.sha1(s.encode()).hexdigest()[:6]}")
+            for s, n in names.items()}
+
+
+# --- running -------------------------------------------------------------------------------------------------
+def _default_runner(progress: bool) -> Runner:
+    from adnkit.train import run_training  # written separately; imported only when a benchmark runs
+
+    def runner(cfg: Config, run_dir: Path) -> dict:
+        # A folder left by an earlier attempt (failed or interrupted) holds config.json; run_training refuses
+        # to start over in it, so the attempt is resumed from its last checkpoint (or from scratch if none).
+        resume = (Path(run_dir) / "config.json").is_file()
+        return run_training(cfg, run_dir, resume=resume, progress=progress)
+
+    return runner
+
+
+def _nothing_to_run(cfg: Config, run_dir: Path) -> dict:
+    raise AdnkitError(f"{run_dir}: metrics.json vanished while the benchmark ran; run the command again")
+
+
+def _jsonable(obj):
+    return json.loads(json.dumps(obj, default=str))
+
+
+def _check_rerun(out_dir: Path, base: dict) -> None:
+    path = out_dir / "bench.json"
+    if not path.exists():
+        return
+    try:
+        old = json.loads(path.read_text()).get("base_config", {})
+    except (OSError, json.JSONDecodeError):
+        return  # unreadable: it is rewritten below
+    keys = (set(old) | set(base)) - _RERUN_FREE
+    differ = sorted(k for k in keys if old.get(k) != base.get(k))
+    if differ:
+        raise AdnkitError(f"{path} holds runs made with other settings ({', '.join(differ)}); "
+                          f"use a new --out folder, or delete {out_dir} to start over")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _read_metrics(path: Path) -> dict | None:
+    try:
+        metrics = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return metrics if isinstance(metrics, dict) else None
+
+
+def _flat(value):
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value)
+    return value
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def results_frame(rows: list[dict]) -> pd.DataFrame:
+    """The results table: the fixed columns first, then metric keys in the order first seen."""
+    extra = list(dict.fromkeys(k for row in rows for k in row if k not in RESULT_COLUMNS))
+    first = ["auroc_last", "auroc_best"]  # present even before any run
+    extra = first + [k for k in extra if k not in first]
+    return pd.DataFrame(rows, columns=RESULT_COLUMNS + extra)
+
+
+def _save_tables(out_dir: Path, rows: list[dict]) -> pd.DataFrame:
+    results = results_frame(rows)
+    _write_atomic(out_dir / "results.csv", results.to_csv(index=False))
+    finished = results["status"].eq("ok").any()
+    summary = summarize(results) if finished else pd.DataFrame(columns=SUMMARY_COLUMNS)
+    _write_atomic(out_dir / "summary.csv", summary.to_csv(index=False))
+    return results
+
+
+def run_bench(specs: Iterable[str], attentions: Iterable[str], seeds: Iterable[int], base_cfg: Config,
+              out_dir: str | Path, runner: Runner | None = None, progress: bool = True) -> pd.DataFrame:
+    """Run every cell of specs x attentions x seeds (specs expanded by `expand_specs`) and return the results
+    table (also in out_dir/results.csv; the summary is in out_dir/summary.csv).
+
+    Each cell calls ``runner(base_cfg.replace(data=spec, attention=a, seed=s), run_dir)``, by default
+    adnkit.train.run_training. A run folder that already holds metrics.json is not run again. A run that
+    raises is recorded as failed with a one-line reason (and the traceback in run_dir/error.txt), and the
+    benchmark goes on; Ctrl-C stops it, leaving the finished runs on disk.
+    """
+    out_dir = Path(out_dir)
+    attentions = list(dict.fromkeys(str(a) for a in attentions))
+    seeds = list(dict.fromkeys(int(s) for s in seeds))
+    specs = [str(s) for s in specs]
+    expanded = expand_specs(specs, base_cfg.data_root)
+    if not expanded or not attentions or not seeds:
+        raise AdnkitError("the benchmark matrix is empty; give at least one --data, --attention and --seed")
+    names = _run_names(expanded)
+    # Every cell's config is built (and validated) before anything runs: a typo fails at once.
+    cells = []
+    for spec in expanded:
+        dataset, category = spec_names(spec)
+        for attention in attentions:
+            for seed in seeds:
+                cfg = base_cfg.replace(data=spec, attention=attention, seed=seed)
+                run_dir = out_dir / "runs" / f"{names[spec]}-{sanitize(attention)}-seed{seed}"
+                cells.append(dict(cfg=cfg, run_dir=run_dir, row=dict(
+                    dataset=dataset, category=category, spec=spec, attention=attention, seed=seed,
+                    status="pending", reason="", run_dir=run_dir.relative_to(out_dir).as_posix(), reused=False)))
+    base = _jsonable(base_cfg.to_dict())
+    _check_rerun(out_dir, base)
+    if runner is None:
+        todo = any(_read_metrics(c["run_dir"] / "metrics.json") is None for c in cells)
+        # Imported (slow: torch, FrEIA) only when some cell still has to run.
+        runner = _default_runner(progress) if todo else _nothing_to_run
+
+    (out_dir / "runs").mkdir(parents=True, exist_ok=True)
+    _write_atomic(out_dir / "bench.json", json.dumps(dict(
+        specs=specs, expanded_specs=expanded, attentions=attentions, seeds=seeds, base_config=base,
+        n_cells=len(cells), adnkit_version=adnkit.__version__,
+        updated=time.strftime("%Y-%m-%dT%H:%M:%S")), indent=2) + "\n")
+    rows = [cell["row"] for cell in cells]
+    _save_tables(out_dir, rows)
+
+    bar = tqdm(cells, desc="bench", unit="run", disable=not progress)
+    try:
+        _run_cells(cells, rows, bar, runner, out_dir, progress)
+    finally:
+        bar.close()
+    return results_frame(rows)
+
+
+def _run_cells(cells: list[dict], rows: list[dict], bar, runner: Runner, out_dir: Path, progress: bool) -> None:
+    failed = 0
+    for i, cell in enumerate(bar):
+        run_dir, row = cell["run_dir"], dict(cell["row"])
+        bar.set_postfix_str(run_dir.name, refresh=False)
+        metrics_path = run_dir / "metrics.json"
+        metrics = _read_metrics(metrics_path) if metrics_path.exists() else None
+        if metrics is not None:
+            row.update(status="ok", reused=True)
+        else:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                returned = runner(cell["cfg"], run_dir)
+            except Exception as exc:  # noqa: BLE001 - one failed cell must not stop the matrix
+                failed += 1
+                row.update(status="failed", reason=_one_line(exc))
+                (run_dir / "error.txt").write_text(traceback.format_exc())
+                if metrics_path.exists():  # written before the failure: keep it, but not as a finished run
+                    os.replace(metrics_path, run_dir / "metrics.partial.json")
+                if progress:
+                    bar.write(f"failed: {run_dir.name}: {row['reason']}")
+            else:
+                metrics = _read_metrics(metrics_path)
+                if metrics is None and isinstance(returned, dict) and returned:
+                    metrics = dict(returned)  # returned but not written: keep them, so a rerun skips this cell
+                    _write_atomic(metrics_path, json.dumps(_jsonable(metrics), indent=2) + "\n")
+                if metrics is None:
+                    failed += 1
+                    row.update(status="failed", reason=f"the run wrote no metrics.json in {run_dir}")
+                else:
+                    row.update(status="ok")
+        if metrics is not None:
+            for key, value in metrics.items():
+                if key in ("dataset", "category"):
+                    if isinstance(value, str) and value:
+                        row[key] = value  # the run's own name for its data wins over the spec's
+                elif key not in ("attention", "seed", "status", "reason", "run_dir", "spec", "reused"):
+                    row[key] = _flat(value)
+        rows[i] = row
+        _save_tables(out_dir, rows)
+        if failed:
+            bar.set_description(f"bench ({failed} failed)")
+
+
+# --- terminal output -----------------------------------------------------------------------------------------
+def _pm(mean, std, scale=100.0, signed=False) -> str:
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "-"
+    text = f"{scale * mean:+.2f}" if signed else f"{scale * mean:.2f}"
+    if std is not None and not (isinstance(std, float) and math.isnan(std)):
+        text += f" +- {scale * std:.2f}"
+    return text
+
+
+def format_summary(summary: pd.DataFrame) -> str:
+    """A compact text table of a summary (adnkit.metrics.summarize): AUROC in percent, mean +- std over seeds."""
+    if summary is None or summary.empty:
+        return "No finished runs to summarise."
+    table = pd.DataFrame({
+        "dataset": summary["dataset"],
+        "category": summary["category"],
+        "attention": summary["attention"],
+        "seeds": summary["n_seeds"],
+        "AUROC last (%)": [_pm(m, s) for m, s in zip(summary["auroc_last_mean"], summary["auroc_last_std"])],
+        "AUROC best (%)": [_pm(m, s) for m, s in zip(summary["auroc_best_mean"], summary["auroc_best_std"])],
+        "gain best vs none (points)": [
+            _pm(m, s, signed=True) for m, s in zip(summary["gain_best_mean"], summary["gain_best_std"])],
+    })
+    lines = [
+        "Image AUROC, mean +- std over seeds",
+        table.to_string(index=False),
+        "last = after the final epoch; " + BEST_NOTE.split(";")[0] + ".",
+        "gain = variant minus attention 'none', per seed on the seeds both ran; 'mean' rows average the categories.",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,252 @@
+"""Plotly figures for runs and benchmarks. Each function returns a `plotly.graph_objects.Figure` and shows
+nothing: call `fig.show()` in a notebook, or let `adnkit.report` embed it in HTML.
+
+AUROC is drawn in percent, as the papers print it. Inputs are the tables adnkit writes: a summary from
+`adnkit.metrics.summarize`, a results table from `adnkit.bench.run_bench`, a history.csv per run, and the
+published numbers from `adnkit.reference`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+from plotly.subplots import make_subplots
+
+from adnkit.errors import AdnkitError
+from adnkit.metrics import BASELINE, MEAN_CATEGORY, auroc, roc_table
+
+PALETTE = qualitative.Plotly
+PAPER_PALETTE = qualitative.Pastel
+_KNOWN_VARIANTS = ("none", "se", "cbam", "eca", "coord")
+BEST_NOTE = "best = max over evaluations on the test set, as in the papers; last = after the final epoch"
+
+
+def variant_color(attention: str) -> str:
+    """The same colour for an attention variant in every figure."""
+    if attention in _KNOWN_VARIANTS:
+        return PALETTE[_KNOWN_VARIANTS.index(attention)]
+    spare = len(PALETTE) - len(_KNOWN_VARIANTS)
+    return PALETTE[len(_KNOWN_VARIANTS) + sum(map(ord, attention)) % spare]
+
+
+def _variant_name(attention: str) -> str:
+    return "DifferNet (none)" if attention == BASELINE else f"AttentDifferNet ({attention})"
+
+
+def _category_labels(frame: pd.DataFrame) -> pd.Series:
+    """"category", or "dataset/category" when the frame holds more than one dataset."""
+    if frame["dataset"].nunique() > 1:
+        return frame["dataset"].astype(str) + "/" + frame["category"].astype(str)
+    return frame["category"].astype(str)
+
+
+def _category_order(frame: pd.DataFrame) -> list[str]:
+    """Category labels in the frame's order, each dataset's "mean" last."""
+    labels = _category_labels(frame)
+    is_mean = (frame["category"] == MEAN_CATEGORY).to_numpy()
+    order = list(dict.fromkeys(labels[~is_mean])) + list(dict.fromkeys(labels[is_mean]))
+    return order
+
+
+def _metric(metric: str) -> str:
+    if metric not in ("best", "last"):
+        raise AdnkitError(f"metric={metric!r}: use 'best' or 'last'")
+    return metric
+
+
+# --- one run -------------------------------------------------------------------------------------------------
+def roc_figure(curves: Mapping[str, tuple[Sequence, Sequence]], title: str = "ROC curves") -> go.Figure:
+    """One ROC curve per entry: name -> (labels, scores). The legend gives each curve's AUROC. Entries whose
+    labels hold a single class cannot have a curve and are listed under the plot instead."""
+    fig = go.Figure()
+    skipped = []
+    for i, (name, (labels, scores)) in enumerate(curves.items()):
+        y = np.asarray(labels)
+        if y.size == 0 or np.unique(y).size < 2:
+            skipped.append(str(name))
+            continue
+        table = roc_table(y, scores)
+        fig.add_trace(go.Scatter(
+            x=table["fpr"], y=table["tpr"], mode="lines", line=dict(color=PALETTE[i % len(PALETTE)]),
+            name=f"{name} (AUROC {100 * auroc(y, scores):.1f})",
+            hovertemplate="FPR %{x:.3f}<br>TPR %{y:.3f}<extra>" + str(name) + "</extra>"))
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dash", color="gray"),
+                             name="chance", hoverinfo="skip"))
+    if skipped:
+        fig.add_annotation(text="no curve (one class only): " + ", ".join(skipped), showarrow=False,
+                           xref="paper", yref="paper", x=0, y=-0.18, xanchor="left")
+    fig.update_layout(title=title, xaxis_title="false positive rate (good called defective)",
+                      yaxis_title="true positive rate (defects found)", template="plotly_white",
+                      xaxis=dict(range=[0, 1]), yaxis=dict(range=[0, 1.02]))
+    return fig
+
+
+def score_histogram(labels, scores, threshold: float | None = None, highlight=None,
+                    title: str = "Anomaly scores: good vs defective", bins: int = 40) -> go.Figure:
+    """Overlaid histograms of the good (label 0) and defective (label 1) images' scores, on shared bins.
+
+    threshold: a vertical line (scores at or above it are called defective).
+    highlight: one score to mark, either a number or a (name, score) pair, e.g. a new image being checked.
+    """
+    y = np.asarray(labels).reshape(-1)
+    s = np.asarray(scores, dtype=float).reshape(-1)
+    if y.shape != s.shape:
+        raise AdnkitError(f"labels ({y.size}) and scores ({s.size}) differ in length")
+    finite = s[np.isfinite(s)]
+    fig = go.Figure()
+    if finite.size:
+        lo, hi = float(finite.min()), float(finite.max())
+        size = (hi - lo) / bins if hi > lo else 1.0
+        xbins = dict(start=lo, end=hi + size, size=size)
+        for label, name, color in ((0, "good", "#2ca02c"), (1, "defective", "#d62728")):
+            part = s[(y == label) & np.isfinite(s)]
+            if part.size:
+                fig.add_trace(go.Histogram(x=part, name=f"{name} ({part.size})", xbins=xbins, opacity=0.6,
+                                           marker_color=color))
+    if threshold is not None and np.isfinite(threshold):
+        fig.add_vline(x=float(threshold), line_dash="dash", line_color="black",
+                      annotation_text=f"threshold {threshold:.4g}", annotation_position="top right")
+    if highlight is not None:
+        name, value = highlight if isinstance(highlight, (tuple, list)) else ("highlighted", highlight)
+        fig.add_trace(go.Scatter(x=[float(value)], y=[0], mode="markers+text", text=[str(name)],
+                                 textposition="top center", name=f"{name}: {float(value):.4g}",
+                                 marker=dict(symbol="triangle-up", size=16, color="black")))
+    fig.update_layout(title=title, barmode="overlay", xaxis_title="anomaly score (higher = more anomalous)",
+                      yaxis_title="images", template="plotly_white")
+    return fig
+
+
+def training_curves(histories: Mapping[str, pd.DataFrame], title: str = "Training") -> go.Figure:
+    """Train loss and test AUROC after each evaluation (meta epoch), one line per run: name -> history table
+    (columns meta_epoch, train_loss, auroc, as in history.csv)."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("train loss", "test AUROC (%) per evaluation"))
+    for i, (name, hist) in enumerate(histories.items()):
+        if hist is None or len(hist) == 0:
+            continue
+        x = hist["meta_epoch"] if "meta_epoch" in hist else pd.Series(range(1, len(hist) + 1))
+        color = PALETTE[i % len(PALETTE)]
+        if "train_loss" in hist:
+            fig.add_trace(go.Scatter(x=x, y=hist["train_loss"], mode="lines+markers", name=str(name),
+                                     legendgroup=str(name), line=dict(color=color)), row=1, col=1)
+        if "auroc" in hist:
+            fig.add_trace(go.Scatter(x=x, y=100 * hist["auroc"].astype(float), mode="lines+markers",
+                                     name=str(name), legendgroup=str(name), showlegend="train_loss" not in hist,
+                                     line=dict(color=color)), row=1, col=2)
+    fig.update_xaxes(title_text="meta epoch")
+    fig.update_layout(title=title, template="plotly_white")
+    return fig
+
+
+# --- a benchmark ---------------------------------------------------------------------------------------------
+def category_bars(summary: pd.DataFrame, reference: pd.DataFrame | None = None, metric: str = "best",
+                  title: str | None = None) -> go.Figure:
+    """Measured AUROC (mean +- std over seeds) per category and variant as grouped bars, with the papers'
+    numbers (`adnkit.reference` rows) as hatched bars beside them, only for categories that were measured."""
+    metric = _metric(metric)
+    fig = go.Figure()
+    if summary is None or summary.empty:
+        fig.update_layout(title=title or "No finished runs to show")
+        return fig
+    summary = summary.reset_index(drop=True)
+    labels = _category_labels(summary)
+    order = _category_order(summary)
+    for attention in summary["attention"].drop_duplicates():
+        rows = summary["attention"] == attention
+        fig.add_trace(go.Bar(
+            x=labels[rows], y=100 * summary.loc[rows, f"auroc_{metric}_mean"].astype(float),
+            error_y=dict(type="data", array=(100 * summary.loc[rows, f"auroc_{metric}_std"].astype(float)).fillna(0)),
+            name=f"{_variant_name(attention)}, measured", marker_color=variant_color(attention),
+            customdata=summary.loc[rows, "n_seeds"],
+            hovertemplate="%{x}: %{y:.2f} (n seeds %{customdata})<extra>%{fullData.name}</extra>"))
+    if reference is not None and not reference.empty:
+        keys = set(zip(summary["dataset"], summary["category"]))
+        ref = reference[[k in keys for k in zip(reference["dataset"], reference["category"])]].reset_index(drop=True)
+        if not ref.empty:
+            ref_labels = (ref["dataset"] + "/" + ref["category"]) if summary["dataset"].nunique() > 1 \
+                else ref["category"]
+            for i, ((paper, method), idx) in enumerate(ref.groupby(["paper", "method"], sort=False).groups.items()):
+                fig.add_trace(go.Bar(
+                    x=ref_labels[idx], y=100 * ref.loc[idx, "auroc"], name=f"paper: {method} ({paper} paper)",
+                    marker=dict(color=PAPER_PALETTE[i % len(PAPER_PALETTE)], pattern_shape="/",
+                                line=dict(color="black", width=0.5)),
+                    customdata=ref.loc[idx, "source"],
+                    hovertemplate="%{x}: %{y:.2f}<br>%{customdata}<extra>%{fullData.name}</extra>"))
+    # The y axis starts a little below the lowest bar drawn, measured or published, so none is cut off.
+    shown = [100 * summary[f"auroc_{metric}_mean"].astype(float)]
+    shown += [t.y for t in fig.data if t.name.startswith("paper:")]
+    low = float(np.nanmin(np.concatenate([np.asarray(v, dtype=float) for v in shown]), initial=np.inf)) \
+        if any(len(v) for v in shown) else np.nan
+    fig.update_layout(
+        title=title or f"Image AUROC per category ({metric}: mean +- std over seeds)",
+        barmode="group", template="plotly_white", yaxis_title=f"image AUROC {metric} (%)",
+        margin=dict(b=110),
+        xaxis=dict(categoryorder="array", categoryarray=order),
+        yaxis=dict(range=[max(0.0, (low if np.isfinite(low) else 50) - 10), 100.5]))
+    fig.add_annotation(text=BEST_NOTE, showarrow=False, xref="paper", yref="paper", x=0, y=-0.22,
+                       xanchor="left", font=dict(size=11))
+    return fig
+
+
+def gain_figure(summary: pd.DataFrame, metric: str = "best", reference: pd.DataFrame | None = None,
+                title: str | None = None) -> go.Figure:
+    """Each attention variant's AUROC gain over DifferNet (attention "none") in points, mean +- std over the
+    seeds both ran. With `reference`, the papers' gains (best AttentDifferNet minus DifferNet, from the same
+    paper) are drawn as diamonds on the dataset's "mean" category."""
+    metric = _metric(metric)
+    fig = go.Figure()
+    if summary is not None and not summary.empty:
+        summary = summary.reset_index(drop=True)
+        labels = _category_labels(summary)
+        variants = summary[(summary["attention"] != BASELINE) & summary[f"gain_{metric}_mean"].notna()]
+        for attention in variants["attention"].drop_duplicates():
+            rows = variants.index[variants["attention"] == attention]
+            fig.add_trace(go.Bar(
+                x=labels[rows], y=100 * summary.loc[rows, f"gain_{metric}_mean"].astype(float),
+                error_y=dict(type="data", array=(100 * summary.loc[rows, f"gain_{metric}_std"].astype(float)).fillna(0)),
+                name=f"{attention} - none, measured", marker_color=variant_color(attention),
+                customdata=summary.loc[rows, "n_paired"],
+                hovertemplate="%{x}: %{y:+.2f} points (paired seeds %{customdata})<extra>%{fullData.name}</extra>"))
+        if reference is not None and not reference.empty:
+            multi = summary["dataset"].nunique() > 1
+            for dataset in summary.loc[summary["category"] == MEAN_CATEGORY, "dataset"].drop_duplicates():
+                ref = reference[(reference["dataset"] == dataset) & (reference["category"] == MEAN_CATEGORY)]
+                for paper, rows in ref.groupby("paper"):
+                    base = rows[rows["method"] == "differnet"]
+                    for _, row in rows[rows["method"] != "differnet"].iterrows():
+                        if base.empty:
+                            continue
+                        label = f"{dataset}/{MEAN_CATEGORY}" if multi else MEAN_CATEGORY
+                        fig.add_trace(go.Scatter(
+                            x=[label], y=[100 * (row["auroc"] - base["auroc"].iloc[0])], mode="markers",
+                            marker=dict(symbol="diamond", size=12, color="black"),
+                            name=f"paper: {row['method']} - differnet ({dataset})"))
+        fig.update_xaxes(categoryorder="array", categoryarray=_category_order(summary))
+    fig.add_hline(y=0, line_color="gray")
+    fig.update_layout(title=title or f"Gain over DifferNet (AUROC {metric}, points, mean +- std over seeds)",
+                      barmode="group", template="plotly_white", yaxis_title="AUROC gain (points)")
+    return fig
+
+
+def time_memory_bars(results: pd.DataFrame, title: str = "Speed and memory per run") -> go.Figure:
+    """Training and test throughput (source images per second) and peak resident memory of each finished run."""
+    fig = make_subplots(rows=1, cols=3, subplot_titles=("train images / s", "test images / s", "peak RSS (MB)"))
+    if results is not None and not results.empty:
+        runs = results
+        if "status" in runs:
+            runs = runs[runs["status"].fillna("ok") == "ok"]
+        runs = runs.reset_index(drop=True)
+        if not runs.empty:
+            names = (runs["dataset"].astype(str) + "/" + runs["category"].astype(str) + " "
+                     + runs["attention"].astype(str) + " s" + runs["seed"].astype(str))
+            for col, key in enumerate(("train_images_per_s", "test_images_per_s", "peak_rss_mb"), start=1):
+                if key not in runs:
+                    continue
+                fig.add_trace(go.Bar(x=names, y=pd.to_numeric(runs[key], errors="coerce"), showlegend=False,
+                                     marker_color=[variant_color(a) for a in runs["attention"].astype(str)],
+                                     name=key), row=1, col=col)
+    fig.update_layout(title=title, template="plotly_white")
+    return fig

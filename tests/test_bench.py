@@ -1,0 +1,227 @@
+import json
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from adnkit.bench import expand_specs, format_summary, run_bench, spec_names
+from adnkit.config import Config, preset
+from adnkit.errors import AdnkitError, ConfigError, DataError
+from adnkit.metrics import auroc
+
+METRIC_KEYS = {"auroc_last", "auroc_best", "best_epoch", "train_seconds", "eval_seconds", "train_images_per_s",
+               "test_images_per_s", "peak_rss_mb", "n_train", "n_test", "attention", "seed", "dataset",
+               "category", "threshold", "threshold_method", "device"}
+
+
+class FakeRunner:
+    """Writes a run folder in run_training's format, with scores that depend on the seed and attention;
+    raises for the cells named in `fail` (spec, attention, seed)."""
+
+    def __init__(self, fail=(), interrupt_after=None):
+        self.calls: list[tuple[str, str, int, Path]] = []
+        self.fail = set(fail)
+        self.interrupt_after = interrupt_after
+
+    def __call__(self, cfg: Config, run_dir: Path) -> dict:
+        self.calls.append((cfg.data, cfg.attention, cfg.seed, run_dir))
+        if self.interrupt_after is not None and len(self.calls) > self.interrupt_after:
+            raise KeyboardInterrupt
+        if (cfg.data, cfg.attention, cfg.seed) in self.fail:
+            raise ValueError("CUDA out of memory\nwhile allocating 2 GiB")
+        return write_fake_run(cfg, run_dir)
+
+
+def write_fake_run(cfg: Config, run_dir: Path) -> dict:
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cfg.to_json(run_dir / "config.json")
+    rng = np.random.default_rng(cfg.seed * 7 + len(cfg.attention))
+    shift = {"none": 1.5, "se": 2.0}.get(cfg.attention, 1.0)
+    labels = np.r_[np.zeros(12, int), np.ones(8, int)]
+    scores = rng.normal(size=20) + shift * labels
+    pd.DataFrame({"path": [f"test/{'good' if y == 0 else 'crack'}/{i:03d}.png" for i, y in enumerate(labels)],
+                  "label": labels, "defect": np.where(labels == 0, "good", "crack"), "score": scores}
+                 ).to_csv(run_dir / "scores.csv", index=False)
+    last = auroc(labels, scores)
+    aurocs = [max(0.5, last - 0.1), min(1.0, last + 0.02), last]
+    pd.DataFrame({"meta_epoch": [1, 2, 3], "epoch": [2, 4, 6], "train_loss": [2.0, 1.0, 0.5],
+                  "auroc": aurocs, "seconds": [1.0, 2.0, 3.0]}).to_csv(run_dir / "history.csv", index=False)
+    dataset, category = spec_names(cfg.data)
+    metrics = dict(auroc_last=last, auroc_best=max(aurocs), best_epoch=int(np.argmax(aurocs)) + 1,
+                   train_seconds=2.5, eval_seconds=0.5, train_images_per_s=40.0, test_images_per_s=80.0,
+                   peak_rss_mb=812.5, n_train=30, n_test=20, attention=cfg.attention, seed=cfg.seed,
+                   dataset=dataset, category=category, threshold=float(np.median(scores)),
+                   threshold_method="youden", device="cpu")
+    (run_dir / "metrics.json").write_text(json.dumps(metrics))
+    return metrics
+
+
+@pytest.fixture
+def base():
+    return preset("ci")
+
+
+# --- specs -------------------------------------------------------------------------------------------------
+def _category(path: Path) -> Path:
+    (path / "train" / "good").mkdir(parents=True)
+    (path / "test" / "good").mkdir(parents=True)
+    return path
+
+
+def test_expand_specs(tmp_path, monkeypatch):
+    monkeypatch.chdir(_category(tmp_path / "cwd"))  # nothing named mvtec here
+    mv = tmp_path / "mvtec"
+    for cat in ("zipper", "bottle"):
+        _category(mv / cat)
+    (mv / "license_docs").mkdir()  # no train/: not a category
+    ins = tmp_path / "insplad"
+    _category(ins / "unsupervised_anomaly_detection" / "vari-grip")
+    _category(ins / "unsupervised_anomaly_detection" / "glass-insulator")
+    specs = ["elpv", f"mvtec:{mv}", f"mvtec:{mv}/zipper", f"insplad:{ins}", "synthetic:toy", "elpv:poly"]
+    assert expand_specs(specs, tmp_path) == [
+        "elpv:mono", "elpv:poly",
+        f"mvtec:{mv}/bottle", f"mvtec:{mv}/zipper",  # sorted; the repeated zipper is dropped
+        f"insplad:{ins}/unsupervised_anomaly_detection/glass-insulator",
+        f"insplad:{ins}/unsupervised_anomaly_detection/vari-grip",
+        "synthetic:toy",
+    ]
+    # A relative root is also looked up under data_root.
+    assert expand_specs(["mvtec:mvtec"], tmp_path) == [f"mvtec:{mv.as_posix()}/bottle", f"mvtec:{mv.as_posix()}/zipper"]
+    with pytest.raises(DataError, match="not found"):
+        expand_specs([f"mvtec:{tmp_path / 'nowhere'}"], tmp_path)
+    with pytest.raises(DataError, match="no category folder"):
+        expand_specs([f"mvtec:{mv / 'license_docs'}"], tmp_path)
+
+
+def test_spec_names():
+    assert spec_names("mvtec:/data/mvtec/metal_nut") == ("mvtec", "metal_nut")
+    assert spec_names("elpv:mono") == ("elpv", "mono")
+    assert spec_names("synthetic:my toy") == ("synthetic", "my toy")
+    assert spec_names("/data/wafers/lot7/") == ("folder", "lot7")
+
+
+# --- running -----------------------------------------------------------------------------------------------
+SPECS = ["synthetic:toy a", "synthetic:toyb"]
+
+
+def test_run_bench_records_failure_and_goes_on(tmp_path, base):
+    runner = FakeRunner(fail={("synthetic:toy a", "se", 1)})
+    results = run_bench(SPECS, ["none", "se"], [0, 1], base, tmp_path, runner=runner, progress=False)
+    assert len(runner.calls) == 8
+    # Each call got the cell's settings and its own sanitised folder.
+    data, attention, seed, run_dir = runner.calls[0]
+    assert (data, attention, seed) == ("synthetic:toy a", "none", 0)
+    assert run_dir == tmp_path / "runs" / "synthetic-toy_a-none-seed0"
+    assert json.loads((run_dir / "config.json").read_text())["image_size"] == base.image_size
+
+    on_disk = pd.read_csv(tmp_path / "results.csv")
+    assert len(on_disk) == len(results) == 8
+    assert list(on_disk.columns[:8]) == ["dataset", "category", "spec", "attention", "seed", "status", "reason",
+                                         "run_dir"]
+    assert METRIC_KEYS <= set(on_disk.columns)
+    bad = on_disk[on_disk.status == "failed"]
+    assert len(bad) == 1 and (bad.attention.item(), bad.seed.item()) == ("se", 1)
+    assert bad.reason.item() == "ValueError: CUDA out of memory while allocating 2 GiB"
+    assert (tmp_path / bad.run_dir.item() / "error.txt").read_text().startswith("Traceback")
+    assert (on_disk.status == "ok").sum() == 7  # the cells after the failure still ran
+    ok = on_disk[on_disk.status == "ok"]
+    assert ok.auroc_best.ge(ok.auroc_last).all() and ok.peak_rss_mb.eq(812.5).all()
+
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    toy_a_se = summary[(summary.category == "toy a") & (summary.attention == "se")].iloc[0]
+    assert toy_a_se.n_seeds == 1 and toy_a_se.n_paired == 1
+    toyb_se = summary[(summary.category == "toyb") & (summary.attention == "se")].iloc[0]
+    assert toyb_se.n_seeds == 2
+    expected = ok[(ok.category == "toyb") & (ok.attention == "se")].auroc_best.mean()
+    assert toyb_se.auroc_best_mean == pytest.approx(expected)
+
+    bench = json.loads((tmp_path / "bench.json").read_text())
+    assert bench["expanded_specs"] == SPECS and bench["attentions"] == ["none", "se"] and bench["seeds"] == [0, 1]
+    assert bench["base_config"]["image_size"] == base.image_size
+
+    # The same command again: only the failed cell runs (and now succeeds).
+    again = FakeRunner()
+    results2 = run_bench(SPECS, ["none", "se"], [0, 1], base, tmp_path, runner=again, progress=False)
+    assert [(c[0], c[1], c[2]) for c in again.calls] == [("synthetic:toy a", "se", 1)]
+    assert (results2.status == "ok").all() and results2.reused.sum() == 7
+    before = results.set_index("run_dir").auroc_last.dropna()
+    assert results2.set_index("run_dir").auroc_last[before.index].tolist() == pytest.approx(before.tolist())
+
+
+def test_keyboard_interrupt_is_not_swallowed(tmp_path, base):
+    runner = FakeRunner(interrupt_after=2)
+    with pytest.raises(KeyboardInterrupt):
+        run_bench(SPECS, ["none"], [0, 1, 2], base, tmp_path, runner=runner, progress=False)
+    on_disk = pd.read_csv(tmp_path / "results.csv")
+    assert len(on_disk) == 6 and (on_disk.status == "ok").sum() == 2 and (on_disk.status == "pending").sum() == 4
+
+
+def test_rerun_with_other_settings_is_refused(tmp_path, base):
+    run_bench(["synthetic:t"], ["none"], [0], base, tmp_path, runner=FakeRunner(), progress=False)
+    runner = FakeRunner()
+    with pytest.raises(AdnkitError, match="image_size"):
+        run_bench(["synthetic:t"], ["none"], [0], base.replace(image_size=192), tmp_path, runner=runner,
+                  progress=False)
+    assert runner.calls == []
+    # A new seed with the same settings is fine: only the new cell runs.
+    run_bench(["synthetic:t"], ["none"], [0, 1], base, tmp_path, runner=runner, progress=False)
+    assert [c[2] for c in runner.calls] == [1]
+
+
+def test_bad_attention_fails_before_any_run(tmp_path, base):
+    runner = FakeRunner()
+    with pytest.raises(ConfigError):
+        run_bench(["synthetic:t"], ["none", "nope"], [0], base, tmp_path, runner=runner, progress=False)
+    assert runner.calls == []
+
+
+def test_format_summary(tmp_path, base):
+    run_bench(SPECS[1:], ["none", "se"], [0, 1], base, tmp_path, runner=FakeRunner(), progress=False)
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    text = format_summary(summary)
+    row = summary[(summary.category == "toyb") & (summary.attention == "se")].iloc[0]
+    assert f"{100 * row.auroc_best_mean:.2f} +- {100 * row.auroc_best_std:.2f}" in text
+    assert f"{100 * row.gain_best_mean:+.2f}" in text
+    assert "best = max over evaluations on the test set, as in the papers" in text
+    assert "AUROC last (%)" in text and "AUROC best (%)" in text
+    assert format_summary(summary.iloc[:0]).startswith("No finished runs")
+
+
+def test_dataset_name_from_the_run_wins_over_the_spec(tmp_path, base):
+    def runner(cfg, run_dir):
+        metrics = write_fake_run(cfg, run_dir)
+        if cfg.seed == 1:
+            raise RuntimeError("boom")
+        metrics.update(dataset="mvtec", category="bottle")
+        (run_dir / "metrics.json").write_text(json.dumps(metrics))
+        return metrics
+
+    results = run_bench(["/some/where/bottle_copy"], ["none"], [0, 1], base, tmp_path, runner=runner, progress=False)
+    assert list(zip(results.dataset, results.category, results.status)) == [
+        ("mvtec", "bottle", "ok"), ("folder", "bottle_copy", "failed")]
+    assert list(results.run_dir) == ["runs/folder-bottle_copy-none-seed0", "runs/folder-bottle_copy-none-seed1"]
+    # The failed run had written metrics.json before raising: it must not count as finished on a rerun.
+    assert not (tmp_path / results.run_dir[1] / "metrics.json").exists()
+    assert (tmp_path / results.run_dir[1] / "metrics.partial.json").exists()
+
+
+def test_default_runner_is_run_training_and_resumes_a_failed_attempt(tmp_path, base, monkeypatch):
+    calls = []
+
+    def run_training(cfg, out_dir, resume=False, progress=True):
+        calls.append((cfg.seed, resume))
+        if not resume:
+            cfg.to_json(Path(out_dir) / "config.json")  # the real one claims the folder first
+            raise RuntimeError("interrupted by a power cut")
+        return write_fake_run(cfg, Path(out_dir))
+
+    # adnkit.train is imported lazily inside run_bench: a stand-in module takes its place.
+    monkeypatch.setitem(sys.modules, "adnkit.train", types.SimpleNamespace(run_training=run_training))
+    first = run_bench(["synthetic:t"], ["none"], [0], base, tmp_path, progress=False)
+    assert first.status.tolist() == ["failed"] and calls == [(0, False)]
+    second = run_bench(["synthetic:t"], ["none"], [0], base, tmp_path, progress=False)
+    assert second.status.tolist() == ["ok"] and calls == [(0, False), (0, True)]
