@@ -1,0 +1,23 @@
+"""Datasets for adnkit: every source becomes a `Split` of labelled image files in MVTec layout.
+
+    split = load_split(cfg)                      # cfg.data is a spec: a folder, mvtec:..., elpv:mono, synthetic:demo
+    train = ImageDataset(split.train, cfg.image_size)   # (uint8 [3, S, S], index) items
+
+Sources: MVTec-layout folders, MVTec AD, InsPLAD-fault, wafer folders and WM-811K maps, ELPV (installs
+offline from PyPI) and synthetic sets. See adnkit.data.specs for the spec strings and data/README.md for
+where each dataset goes and its licence.
+"""
+
+from adnkit.data.dataset import ImageDataset, read_mask
+from adnkit.data.images import IMAGE_EXTENSIONS, DataWarning, read_image, validate_split
+from adnkit.data.mvtec import MVTEC_CATEGORIES, download_mvtec, verify_mvtec
+from adnkit.data.insplad import INSPLAD_ASSETS, verify_insplad
+from adnkit.data.samples import Sample, Split
+from adnkit.data.specs import SPEC_PREFIXES, load_split, open_split, parse_spec
+from adnkit.data.synthetic import make_synthetic
+
+__all__ = [
+    "Sample", "Split", "load_split", "open_split", "parse_spec", "read_image", "read_mask", "ImageDataset",
+    "make_synthetic", "validate_split", "verify_mvtec", "verify_insplad", "download_mvtec", "DataWarning",
+    "IMAGE_EXTENSIONS", "MVTEC_CATEGORIES", "INSPLAD_ASSETS", "SPEC_PREFIXES",
+]
