@@ -1,0 +1,184 @@
+"""The `adnkit` command: train, score, bench, demo, explain, data.
+
+Every Config field is a flag of the same name (`image_size` -> `--image-size`) on train and bench. Mistakes a
+person can fix end with one line on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from adnkit.config import PRESETS, Config, _flag, field_types, parse_value, preset
+from adnkit.errors import AdnkitError
+
+DEMO_DATA = ("elpv:mono",)
+DEMO_ATTENTIONS = ("none", "se", "cbam")
+
+
+def add_config_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
+    """--preset and one flag per Config field (strings parsed to the field's type later)."""
+    parser.add_argument("--preset", default="cpu", choices=sorted(PRESETS),
+                        help="named settings: paper (the papers' values, GPU), cpu (minutes), ci (seconds)")
+    group = parser.add_argument_group("settings (override the preset; see adnkit/config.py)")
+    for name in field_types():
+        if name in skip:
+            continue
+        doc = _field_doc(name)
+        group.add_argument(f"--{_flag(name)}", dest=f"cfg_{name}", metavar="VALUE", default=None, help=doc)
+
+
+def _field_doc(name: str) -> str:
+    default = getattr(Config(), name)
+    return f"default {default!r} (before the preset)"
+
+
+def config_from_args(args: argparse.Namespace, **fixed) -> Config:
+    overrides = {k[4:]: parse_value(k[4:], v) for k, v in vars(args).items() if k.startswith("cfg_") and v is not None}
+    return preset(args.preset, **overrides, **fixed)
+
+
+def cmd_train(args) -> int:
+    from adnkit.train import run_training
+
+    if args.resume:  # the run's own config.json; only the device may change
+        if not (Path(args.out) / "config.json").is_file():
+            raise AdnkitError(f"{args.out}: nothing to resume (no config.json); start it without --resume")
+        saved = Config.from_json(Path(args.out) / "config.json")
+        cfg = saved.replace(device=args.cfg_device) if args.cfg_device else saved
+    else:
+        cfg = config_from_args(args)
+    metrics = run_training(cfg, args.out, resume=args.resume, progress=not args.quiet)
+    print(f"{args.out}: AUROC last {metrics['auroc_last']:.4f}, best {metrics['auroc_best']:.4f} "
+          f"(meta epoch {metrics['best_epoch']}; best = max over test evaluations, as in the papers); "
+          f"{metrics['train_images_per_s']:.1f} train img/s, {metrics['test_images_per_s']:.1f} test img/s")
+    return 0
+
+
+def cmd_score(args) -> int:
+    from adnkit.score import load_run, score_paths
+
+    run = load_run(args.run_dir, device=args.device)
+    table = score_paths(run, args.images, progress=not args.quiet)
+    if args.csv:
+        table.to_csv(args.csv, index=False)
+    with_pd_options(lambda: print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}")))
+    print(f"threshold {run.threshold:.4f}: {run.threshold_method}")
+    return 0
+
+
+def with_pd_options(fn):
+    import pandas as pd
+
+    with pd.option_context("display.max_rows", 500, "display.width", 200, "display.max_colwidth", 120):
+        return fn()
+
+
+def _bench(specs, attentions, seeds: int, base: Config, out: Path, progress: bool) -> int:
+    from adnkit.bench import expand_specs, format_summary, run_bench
+    from adnkit.metrics import summarize
+    from adnkit.report import write_report
+
+    specs = expand_specs(list(specs), base.data_root)
+    results = run_bench(specs, list(attentions), list(range(seeds)), base, out, progress=progress)
+    report = write_report(out)
+    ok = results[results["status"] == "ok"] if "status" in results else results
+    if len(ok):
+        with_pd_options(lambda: print(format_summary(summarize(ok))))
+    failed = len(results) - len(ok)
+    if failed:
+        print(f"{failed} run(s) failed; reasons in {out / 'results.csv'}")
+    print(f"report: {report}")
+    return 0 if len(ok) else 1
+
+
+def cmd_bench(args) -> int:
+    base = config_from_args(args)
+    return _bench(args.data, args.attention, args.seeds, base, Path(args.out), not args.quiet)
+
+
+def cmd_demo(args) -> int:
+    """The README's main job: DifferNet vs SE vs CBAM on the embedded ELPV data at the cpu preset."""
+    base = config_from_args(args)
+    print(f"adnkit demo: {', '.join(DEMO_DATA)} x {', '.join(DEMO_ATTENTIONS)} at preset {args.preset!r} -> {args.out}")
+    return _bench(DEMO_DATA, DEMO_ATTENTIONS, 1, base, Path(args.out), not args.quiet)
+
+
+def cmd_explain(args) -> int:
+    from adnkit.explain import write_explanations
+
+    paths = write_explanations(args.run_dirs, args.images, args.out, method=args.method, layer=args.layer,
+                               device=args.device)
+    for p in paths:
+        print(p)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="adnkit", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"adnkit {__import__('adnkit').__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("train", help="train DifferNet / AttentDifferNet on one dataset and write a run folder")
+    p.add_argument("--out", required=True, help="run folder to write (config.json, metrics.json, model.pt, ...)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_config_flags(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("score", help="score new images with a trained run")
+    p.add_argument("run_dir", help="a run folder written by `adnkit train`")
+    p.add_argument("images", nargs="+", help="image files or folders")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--csv", help="also write the table to this CSV file")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("bench", help="run datasets x categories x attention x seeds and write results + report.html")
+    p.add_argument("--data", nargs="+", required=True, help="dataset specs (elpv, mvtec:ROOT, synthetic:NAME, ...)")
+    p.add_argument("--attention", nargs="+", default=list(DEMO_ATTENTIONS), help="variants, e.g. none se cbam")
+    p.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 per cell")
+    p.add_argument("--out", required=True)
+    p.add_argument("--quiet", action="store_true")
+    add_config_flags(p, skip=("data", "attention", "seed"))
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("demo", help="the main job: DifferNet vs SE vs CBAM on the embedded ELPV solar cells")
+    p.add_argument("--out", default="runs/demo")
+    p.add_argument("--quiet", action="store_true")
+    add_config_flags(p, skip=("data", "attention", "seed"))
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("explain", help="write Grad-CAM / gradient-map overlays (PNG) for images")
+    p.add_argument("run_dirs", nargs="+", help="run folder(s), then --images")
+    p.add_argument("--images", nargs="+", required=True, help="image files or folders")
+    p.add_argument("--out", required=True)
+    p.add_argument("--method", default="gradcam", help="gradcam, gradcam++, xgradcam, layercam or gradients")
+    p.add_argument("--layer", default="last", help="backbone slot position (1, 4, 11) or 'last'")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=cmd_explain)
+
+    from adnkit.data.cli import add_data_parser
+
+    add_data_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except AdnkitError as err:
+        print(f"adnkit: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        out = getattr(args, "out", None)
+        hint = f"; continue with `adnkit train --resume --out {out}`" if args.command == "train" else ""
+        print(f"adnkit: interrupted; finished meta epochs are checkpointed{hint}", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
