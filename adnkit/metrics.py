@@ -121,10 +121,15 @@ def choose_threshold(labels, scores, method: str = "youden", train_scores=None,
     return threshold, text
 
 
+def decisions(scores, threshold: float) -> np.ndarray:
+    """The one decision rule of adnkit: "anomalous" where score >= threshold, else "good" (array of str)."""
+    return np.where(np.asarray(scores, dtype=float) >= threshold, "anomalous", "good")
+
+
 def confusion_at(labels, scores, threshold: float) -> dict:
     """Counts and rates when ``score >= threshold`` is called defective. Rates with an empty denominator are NaN."""
     y, s = _as_arrays(labels, scores)
-    pred = s >= threshold
+    pred = decisions(s, threshold) == "anomalous"
     tp = int(np.sum(pred & (y == 1)))
     fp = int(np.sum(pred & (y == 0)))
     tn = int(np.sum(~pred & (y == 0)))

@@ -17,6 +17,7 @@ from adnkit.config import Config
 from adnkit.data import ImageDataset, Sample, read_image
 from adnkit.errors import AdnkitError, DataError
 from adnkit.features import score_embeddings
+from adnkit.metrics import decisions
 from adnkit.model import DifferNet
 from adnkit.train import WEIGHTS, embed_test_set, load_weights, resolve_device
 
@@ -71,4 +72,4 @@ def score_paths(run: TrainedRun, paths: list[str | Path], progress: bool = False
     embeddings = embed_test_set(run.model, ImageDataset(samples, run.cfg.image_size), run.cfg, progress, "scoring")
     scores = score_embeddings(run.model, embeddings).numpy()
     return pd.DataFrame(dict(path=[str(p) for p in paths], score=scores,
-                             decision=np.where(scores >= run.threshold, "anomalous", "good")))
+                             decision=decisions(scores, run.threshold)))
