@@ -11,8 +11,9 @@ setup:
 demo: setup
 	$(PY) -m adnkit.cli demo --out runs/demo
 
+# Notebooks run at the ci preset (seconds per training run) under nbval.
 test: setup
-	$(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
+	ADNKIT_PRESET=ci $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
 
 clean:
 	rm -rf .venv runs

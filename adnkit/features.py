@@ -13,7 +13,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from adnkit.views import normalize, rotate_rows, rotate_views, to_unit
+from adnkit.views import normalize, rotate_rows, to_unit
 
 AngleFn = Callable[[torch.Tensor], torch.Tensor]
 """indices of a batch of images [B] -> angles [B, V] in degrees."""
@@ -35,11 +35,7 @@ def pooled_angle_fn(n_images: int, n_views: int, seed: int) -> AngleFn:
 def views_of(images: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
     """uint8/float images [B, 3, S, S] and angles [B, V] -> normalised views [B * V, 3, S, S]."""
     images = to_unit(images)
-    if bool((angles == angles[:1]).all()):
-        views = rotate_views(images, angles[0].tolist())
-    else:
-        views = rotate_rows(images.repeat_interleave(angles.shape[1], dim=0), angles.flatten().tolist())
-    return normalize(views)
+    return normalize(rotate_rows(images.repeat_interleave(angles.shape[1], dim=0), angles.flatten()))
 
 
 @torch.no_grad()

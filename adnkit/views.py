@@ -1,8 +1,8 @@
 """Rotated views and ImageNet normalisation, applied to batches of tensors.
 
 DifferNet sees every image under several rotations: random ones while training (RandomRotation(180)) and
-T of them at test time, averaged into one score. Here the rotations run on image batches with torchvision's
-functional `rotate` (nearest neighbour, black corners, as the original PIL pipeline), before normalisation,
+T of them at test time, averaged into one score. Here the rotations run on whole image batches (nearest neighbour, black
+corners, as torchvision's `rotate` and the original PIL pipeline), before normalisation,
 so that an image is decoded and resized once and all its views come from that one tensor.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torchvision.transforms.v2 import functional as TF
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -37,12 +38,21 @@ def normalize(images: torch.Tensor) -> torch.Tensor:
     return TF.normalize(images, IMAGENET_MEAN, IMAGENET_STD)
 
 
+def rotate_rows(images: torch.Tensor, angles: Sequence[float] | torch.Tensor) -> torch.Tensor:
+    """Row i rotated by angles[i] degrees counter-clockwise about its centre, nearest neighbour, zero corners:
+    [N, 3, H, W] -> [N, 3, H, W].
+
+    Pixel-identical to torchvision's functional `rotate` (a test checks it), but one `grid_sample` for the
+    whole batch instead of one call per image, which is ~20x faster on a CPU for training-sized batches.
+    """
+    radians = torch.deg2rad(torch.as_tensor(angles, dtype=torch.float64)).to(images.device, torch.float32)
+    cos, sin, zero = radians.cos(), radians.sin(), torch.zeros_like(radians)
+    theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
+    grid = F.affine_grid(theta.to(images.dtype), list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, mode="nearest", padding_mode="zeros", align_corners=False)
+
+
 def rotate_views(images: torch.Tensor, angles: Sequence[float]) -> torch.Tensor:
     """Every image under every angle: [B, 3, H, W] -> [B * T, 3, H, W], the T views of an image adjacent."""
-    views = torch.stack([TF.rotate(images, float(a)) for a in angles], dim=1)  # [B, T, 3, H, W]
-    return views.flatten(0, 1)
-
-
-def rotate_rows(images: torch.Tensor, angles: Sequence[float]) -> torch.Tensor:
-    """Row i rotated by angles[i]: [N, 3, H, W] -> [N, 3, H, W] (per-row random training rotations)."""
-    return torch.stack([TF.rotate(img, float(a)) for img, a in zip(images, angles, strict=True)])
+    angles = torch.as_tensor(list(angles), dtype=torch.float64)
+    return rotate_rows(images.repeat_interleave(len(angles), dim=0), angles.repeat(images.shape[0]))
