@@ -216,12 +216,14 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
     out["n_seeds"] = out["n_seeds"].astype(int)
     out["n_paired"] = out["n_paired"].fillna(0).astype(int)
     out.loc[out["attention"] == BASELINE, ["gain_last_mean", "gain_last_std", "gain_best_mean", "gain_best_std"]] = np.nan
-    # Datasets and categories in the order they first appear in `results`; "mean" last, "none" first.
+    # Datasets, categories and variants in the order they first appear in `results`; "mean" last, "none" first.
     first = {name: i for i, name in enumerate(dict.fromkeys(runs["dataset"]))}
     cat_first = {name: i for i, name in enumerate(dict.fromkeys(runs["category"]))}
+    variant_first = {name: i for i, name in enumerate(dict.fromkeys(runs["attention"]))}
     out = out.assign(_d=out["dataset"].map(first), _is_mean=out["category"] == MEAN_CATEGORY,
-                     _c=out["category"].map(cat_first), _is_base=out["attention"] != BASELINE)
-    out = out.sort_values(["_d", "_is_mean", "_c", "_is_base", "attention"], kind="stable")
+                     _c=out["category"].map(cat_first), _is_base=out["attention"] != BASELINE,
+                     _v=out["attention"].map(variant_first))
+    out = out.sort_values(["_d", "_is_mean", "_c", "_is_base", "_v"], kind="stable")
     return out[SUMMARY_COLUMNS].reset_index(drop=True)
 
 

@@ -85,17 +85,35 @@ def roc_figure(curves: Mapping[str, tuple[Sequence, Sequence]], title: str = "RO
     return fig
 
 
+def _wants_log(scores: np.ndarray) -> bool:
+    """Flow scores of far-off images can be orders of magnitude above the rest: then bin on a log scale."""
+    finite = scores[np.isfinite(scores)]
+    return finite.size > 1 and finite.min() > 0 and finite.max() / np.median(finite) > 100
+
+
 def score_histogram(labels, scores, threshold: float | None = None, highlight=None,
-                    title: str = "Anomaly scores: good vs defective", bins: int = 40) -> go.Figure:
+                    title: str = "Anomaly scores: good vs defective", bins: int = 40,
+                    log: bool | None = None) -> go.Figure:
     """Overlaid histograms of the good (label 0) and defective (label 1) images' scores, on shared bins.
 
     threshold: a vertical line (scores at or above it are called defective).
     highlight: one score to mark, either a number or a (name, score) pair, e.g. a new image being checked.
+    log: bin log10(score) instead of the score; None decides from the data (a few huge scores would
+    otherwise squeeze every other image into one bin).
     """
     y = np.asarray(labels).reshape(-1)
     s = np.asarray(scores, dtype=float).reshape(-1)
     if y.shape != s.shape:
         raise AdnkitError(f"labels ({y.size}) and scores ({s.size}) differ in length")
+    log = _wants_log(s) if log is None else log
+    axis = "log10 anomaly score (higher = more anomalous)" if log else "anomaly score (higher = more anomalous)"
+    if log:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            s = np.log10(s)
+        threshold = None if threshold is None or threshold <= 0 else float(np.log10(threshold))
+        if highlight is not None:
+            name, value = highlight if isinstance(highlight, (tuple, list)) else ("highlighted", highlight)
+            highlight = (name, float(np.log10(value)) if value > 0 else float("nan"))
     finite = s[np.isfinite(s)]
     fig = go.Figure()
     if finite.size:
@@ -115,8 +133,7 @@ def score_histogram(labels, scores, threshold: float | None = None, highlight=No
         fig.add_trace(go.Scatter(x=[float(value)], y=[0], mode="markers+text", text=[str(name)],
                                  textposition="top center", name=f"{name}: {float(value):.4g}",
                                  marker=dict(symbol="triangle-up", size=16, color="black")))
-    fig.update_layout(title=title, barmode="overlay", xaxis_title="anomaly score (higher = more anomalous)",
-                      yaxis_title="images", template="plotly_white")
+    fig.update_layout(title=title, barmode="overlay", xaxis_title=axis, yaxis_title="images", template="plotly_white")
     return fig
 
 

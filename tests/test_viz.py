@@ -90,3 +90,17 @@ def test_training_curves_and_time_memory():
     assert len(tm.data) == 3
     assert len(tm.data[0].x) == 8  # the failed run is left out
     assert "cbam" not in " ".join(tm.data[0].x)
+
+
+def test_histogram_switches_to_log_bins_when_a_few_scores_are_huge():
+    from adnkit.viz import score_histogram
+
+    labels = [0] * 50 + [1] * 5
+    scores = list(np.linspace(1.0, 2.0, 50)) + [3.0, 4.0, 5.0, 1e6, 1e14]
+    fig = score_histogram(labels, scores, threshold=10.0, highlight=("x", 1000.0))
+    assert "log10" in fig.layout.xaxis.title.text
+    assert max(fig.data[1].x) == pytest.approx(14.0)
+    assert fig.layout.shapes[0].x0 == pytest.approx(1.0)  # the threshold line sits at log10(10)
+    assert fig.data[-1].x[0] == pytest.approx(3.0)
+    linear = score_histogram(labels[:50], scores[:50])
+    assert "log10" not in linear.layout.xaxis.title.text
