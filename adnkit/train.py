@@ -17,6 +17,7 @@ step rotates and embeds fresh random views, as the original code does.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import resource
 import time
@@ -262,3 +263,13 @@ def run_training(cfg: Config, out_dir: str | Path, resume: bool = False, progres
     )
     save_json(metrics, out / "metrics.json")
     return metrics
+
+
+def train_or_load(runs_dir: str | Path, cfg: Config, progress: bool = True) -> Path:
+    """The run folder of exactly these settings under `runs_dir`: reused when it is finished, resumed when it
+    was interrupted, trained otherwise. The folder name carries the variant, the seed and a hash of the config."""
+    key = hashlib.sha1(cfg.to_json().encode()).hexdigest()[:8]
+    run_dir = Path(runs_dir) / f"{cfg.attention}{'-trained' if cfg.train_attention else ''}-seed{cfg.seed}-{key}"
+    if not (run_dir / "metrics.json").is_file():
+        run_training(cfg, run_dir, resume=(run_dir / "config.json").is_file(), progress=progress)
+    return run_dir

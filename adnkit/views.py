@@ -45,11 +45,13 @@ def rotate_rows(images: torch.Tensor, angles: Sequence[float] | torch.Tensor) ->
     Pixel-identical to torchvision's functional `rotate` (a test checks it), but one `grid_sample` for the
     whole batch instead of one call per image, which is ~20x faster on a CPU for training-sized batches.
     """
+    dtype = images.dtype
+    work = images if images.is_floating_point() else images.float()  # uint8 in, uint8 out (nearest is exact)
     radians = torch.deg2rad(torch.as_tensor(angles, dtype=torch.float64)).to(images.device, torch.float32)
     cos, sin, zero = radians.cos(), radians.sin(), torch.zeros_like(radians)
     theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
-    grid = F.affine_grid(theta.to(images.dtype), list(images.shape), align_corners=False)
-    return F.grid_sample(images, grid, mode="nearest", padding_mode="zeros", align_corners=False)
+    grid = F.affine_grid(theta.to(work.dtype), list(work.shape), align_corners=False)
+    return F.grid_sample(work, grid, mode="nearest", padding_mode="zeros", align_corners=False).to(dtype)
 
 
 def rotate_views(images: torch.Tensor, angles: Sequence[float]) -> torch.Tensor:

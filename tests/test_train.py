@@ -165,3 +165,19 @@ def test_asking_for_cuda_without_a_gpu_is_a_clear_error(data_root, tmp_path):
         pytest.skip("this machine has a GPU")
     with pytest.raises(AdnkitError, match="--device cpu"):
         run_training(ci_cfg(data_root, device="cuda"), tmp_path / "gpu", progress=False)
+
+
+def test_train_or_load_reuses_a_finished_run(finished_run, data_root, tmp_path, monkeypatch):
+    cfg = ci_cfg(data_root, meta_epochs=1, sub_epochs=1)
+    first = train_module.train_or_load(tmp_path, cfg, progress=False)
+    assert (first / "metrics.json").is_file() and first.name.startswith("none-seed0-")
+
+    def must_not_train(*args, **kwargs):
+        raise AssertionError("a finished run must be reused")
+
+    monkeypatch.setattr(train_module, "run_training", must_not_train)
+    assert train_module.train_or_load(tmp_path, cfg, progress=False) == first
+    assert train_module.train_or_load.__module__ == "adnkit.train"
+    other = cfg.replace(seed=1)
+    with pytest.raises(AssertionError):
+        train_module.train_or_load(tmp_path, other, progress=False)

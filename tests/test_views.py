@@ -28,3 +28,10 @@ def test_fixed_angles_and_normalisation():
     gray = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1).expand(1, 3, 4, 4)
     assert normalize(gray).abs().max() < 1e-6
     assert to_unit(torch.full((3, 2, 2), 255, dtype=torch.uint8)).max() == pytest.approx(1.0)
+
+
+def test_uint8_images_rotate_to_uint8_with_the_same_pixels():
+    images = torch.randint(0, 256, (2, 3, 20, 20), dtype=torch.uint8)
+    rotated = rotate_rows(images, [45.0, -90.0])
+    assert rotated.dtype == torch.uint8
+    assert torch.equal(rotated, rotate_rows(images.float(), [45.0, -90.0]).to(torch.uint8))
