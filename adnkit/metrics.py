@@ -176,6 +176,7 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
                        auroc_best=runs["auroc_best"].astype(float))
     # A cell run twice (same dataset, category, attention, seed) counts once.
     key = ["dataset", "category", "attention"]
+    given_order = runs[key]  # groupby sorts; the summary keeps the order in which cells were requested
     runs = runs.groupby(key + ["seed"], as_index=False)[["auroc_last", "auroc_best"]].mean()
 
     # Per-seed gains over "none" on the same (dataset, category, seed).
@@ -217,9 +218,9 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
     out["n_paired"] = out["n_paired"].fillna(0).astype(int)
     out.loc[out["attention"] == BASELINE, ["gain_last_mean", "gain_last_std", "gain_best_mean", "gain_best_std"]] = np.nan
     # Datasets, categories and variants in the order they first appear in `results`; "mean" last, "none" first.
-    first = {name: i for i, name in enumerate(dict.fromkeys(runs["dataset"]))}
-    cat_first = {name: i for i, name in enumerate(dict.fromkeys(runs["category"]))}
-    variant_first = {name: i for i, name in enumerate(dict.fromkeys(runs["attention"]))}
+    first = {name: i for i, name in enumerate(dict.fromkeys(given_order["dataset"]))}
+    cat_first = {name: i for i, name in enumerate(dict.fromkeys(given_order["category"]))}
+    variant_first = {name: i for i, name in enumerate(dict.fromkeys(given_order["attention"]))}
     out = out.assign(_d=out["dataset"].map(first), _is_mean=out["category"] == MEAN_CATEGORY,
                      _c=out["category"].map(cat_first), _is_base=out["attention"] != BASELINE,
                      _v=out["attention"].map(variant_first))

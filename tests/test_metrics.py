@@ -160,3 +160,12 @@ def test_summarize_without_finished_runs_is_empty():
     assert s.empty and list(s.columns) == SUMMARY_COLUMNS
     with pytest.raises(AdnkitError, match="auroc_best"):
         summarize(pd.DataFrame([{"dataset": "x", "category": "y", "attention": "none", "seed": 0}]))
+
+
+def test_summary_keeps_the_requested_order_of_datasets_and_variants():
+    rows = [dict(dataset=d, category=c, attention=a, seed=0, auroc_last=0.8, auroc_best=0.9)
+            for d, c in (("zeta", "b"), ("alpha", "a")) for a in ("none", "se", "cbam")]
+    out = summarize(pd.DataFrame(rows))
+    per_cat = out[out["category"] != "mean"]
+    assert per_cat["dataset"].tolist() == ["zeta"] * 3 + ["alpha"] * 3
+    assert per_cat["attention"].tolist()[:3] == ["none", "se", "cbam"]
