@@ -173,12 +173,8 @@ def category_bars(summary: pd.DataFrame, reference: pd.DataFrame | None = None, 
     order = _category_order(summary)
     for attention in summary["attention"].drop_duplicates():
         rows = summary["attention"] == attention
-        fig.add_trace(go.Bar(
-            x=labels[rows], y=100 * summary.loc[rows, f"auroc_{metric}_mean"].astype(float),
-            error_y=dict(type="data", array=(100 * summary.loc[rows, f"auroc_{metric}_std"].astype(float)).fillna(0)),
-            name=f"{_variant_name(attention)}, measured", marker_color=variant_color(attention),
-            customdata=summary.loc[rows, "n_seeds"],
-            hovertemplate="%{x}: %{y:.2f} (n seeds %{customdata})<extra>%{fullData.name}</extra>"))
+        fig.add_trace(_spread_bar(summary, rows, labels, f"auroc_{metric}", "n_seeds", attention,
+                                  f"{_variant_name(attention)}, measured", "%{y:.2f} (n seeds %{customdata})"))
     if reference is not None and not reference.empty:
         keys = set(zip(summary["dataset"], summary["category"]))
         ref = reference[[k in keys for k in zip(reference["dataset"], reference["category"])]].reset_index(drop=True)
@@ -208,6 +204,16 @@ def category_bars(summary: pd.DataFrame, reference: pd.DataFrame | None = None, 
     return fig
 
 
+def _spread_bar(summary: pd.DataFrame, rows, labels, column: str, count: str, attention: str, name: str,
+                hover: str) -> go.Bar:
+    """Bars of 100 * <column>_mean with <column>_std error bars for the summary rows `rows` of one variant."""
+    return go.Bar(
+        x=labels[rows], y=100 * summary.loc[rows, f"{column}_mean"].astype(float),
+        error_y=dict(type="data", array=(100 * summary.loc[rows, f"{column}_std"].astype(float)).fillna(0)),
+        name=name, marker_color=variant_color(attention), customdata=summary.loc[rows, count],
+        hovertemplate="%{x}: " + hover + "<extra>%{fullData.name}</extra>")
+
+
 def gain_figure(summary: pd.DataFrame, metric: str = "best", reference: pd.DataFrame | None = None,
                 title: str | None = None) -> go.Figure:
     """Each attention variant's AUROC gain over DifferNet (attention "none") in points, mean +- std over the
@@ -221,12 +227,8 @@ def gain_figure(summary: pd.DataFrame, metric: str = "best", reference: pd.DataF
         variants = summary[(summary["attention"] != BASELINE) & summary[f"gain_{metric}_mean"].notna()]
         for attention in variants["attention"].drop_duplicates():
             rows = variants.index[variants["attention"] == attention]
-            fig.add_trace(go.Bar(
-                x=labels[rows], y=100 * summary.loc[rows, f"gain_{metric}_mean"].astype(float),
-                error_y=dict(type="data", array=(100 * summary.loc[rows, f"gain_{metric}_std"].astype(float)).fillna(0)),
-                name=f"{attention} - none, measured", marker_color=variant_color(attention),
-                customdata=summary.loc[rows, "n_paired"],
-                hovertemplate="%{x}: %{y:+.2f} points (paired seeds %{customdata})<extra>%{fullData.name}</extra>"))
+            fig.add_trace(_spread_bar(summary, rows, labels, f"gain_{metric}", "n_paired", attention,
+                                      f"{attention} - none, measured", "%{y:+.2f} points (paired seeds %{customdata})"))
         if reference is not None and not reference.empty:
             multi = summary["dataset"].nunique() > 1
             for dataset in summary.loc[summary["category"] == MEAN_CATEGORY, "dataset"].drop_duplicates():
