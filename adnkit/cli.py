@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from adnkit.config import PRESETS, Config, _flag, field_types, parse_value, preset
+from adnkit.config import PRESETS, Config, _flag, field_docs, field_types, parse_value, preset
 from adnkit.errors import AdnkitError
 
 DEMO_DATA = ("elpv:mono", "synthetic:demo")
@@ -30,8 +30,8 @@ def add_config_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()
 
 
 def _field_doc(name: str) -> str:
-    default = getattr(Config(), name)
-    return f"default {default!r} (before the preset)"
+    doc = field_docs().get(name, "")
+    return f"{doc} [default {getattr(Config(), name)!r}; presets may change it]".strip()
 
 
 def config_from_args(args: argparse.Namespace, **fixed) -> Config:

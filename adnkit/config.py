@@ -12,7 +12,10 @@ and a Config round-trips through JSON so that `config.json` in a run folder repr
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import functools
+import inspect
 import json
 import typing
 from dataclasses import dataclass, fields
@@ -31,7 +34,7 @@ class Config:
     # --- data -------------------------------------------------------------------------------------------
     data: str = "elpv:mono"
     """Dataset spec: a folder in MVTec layout, mvtec:ROOT/CAT, insplad:ROOT/ASSET, folder:PATH,
-    elpv:mono|poly, wafer:PATH, synthetic:NAME."""
+    elpv:mono|poly, wafer:PATH, wm811k:PATH/LSWMD.pkl, synthetic:NAME."""
     data_root: str = "data"
     """Where datasets are cached or looked up (synthetic sets, MVTec downloads, wafer-map images)."""
     skip_bad_images: bool = False
@@ -253,3 +256,14 @@ def parse_value(name: str, text: str):
     except ValueError:
         raise ConfigError(f"--{_flag(name)} {text!r}: expected {getattr(kind, '__name__', kind)}") from None
 
+
+
+@functools.lru_cache(maxsize=1)
+def field_docs() -> dict[str, str]:
+    """Each field's docstring (the string right below it in the class body), for --help texts."""
+    body = ast.parse(inspect.getsource(Config)).body[0].body
+    docs = {}
+    for node, after in zip(body, body[1:]):
+        if isinstance(node, ast.AnnAssign) and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant):
+            docs[node.target.id] = " ".join(str(after.value.value).split())
+    return docs

@@ -7,7 +7,7 @@ import torch
 import torchvision
 
 from adnkit.attention import attention_options
-from adnkit.config import ALEXNET_MIN_SIDE, PRESETS, Config, parse_value, preset
+from adnkit.config import ALEXNET_MIN_SIDE, PRESETS, Config, field_types, parse_value, preset
 from adnkit.errors import AdnkitError, ConfigError
 
 
@@ -205,3 +205,11 @@ def test_parse_value_scalars():
         parse_value("lr", "fast")
     with pytest.raises(ConfigError, match="--image-size"):
         parse_value("image_size", "12.5")
+
+
+def test_field_docstrings_reach_the_command_line_help():
+    from adnkit.config import field_docs
+
+    docs = field_docs()
+    assert "AlexNet" in docs["attention_positions"] and "rotations" in docs["test_transforms"]
+    assert set(docs) <= set(field_types())
