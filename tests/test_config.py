@@ -211,5 +211,5 @@ def test_field_docstrings_reach_the_command_line_help():
     from adnkit.config import field_docs
 
     docs = field_docs()
-    assert "AlexNet" in docs["attention_positions"] and "rotations" in docs["test_transforms"]
+    assert "AlexNet" in docs["attention_positions"] and "Rotations averaged" in docs["test_transforms"]
     assert set(docs) <= set(field_types())
