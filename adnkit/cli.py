@@ -109,8 +109,8 @@ def cmd_demo(args) -> int:
 def cmd_explain(args) -> int:
     from adnkit.explain import write_explanations
 
-    paths = write_explanations(args.run_dirs, args.images, args.out, method=args.method, layer=args.layer,
-                               device=args.device)
+    paths = write_explanations([args.run_dir, *args.compare], args.images, args.out, method=args.method,
+                               layer=args.layer, device=args.device)
     for p in paths:
         print(p)
     return 0
@@ -152,8 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("explain", help="write Grad-CAM / gradient-map overlays (PNG) for images")
-    p.add_argument("run_dirs", nargs="+", help="run folder(s), then --images")
-    p.add_argument("--images", nargs="+", required=True, help="image files or folders")
+    p.add_argument("run_dir", help="a run folder written by `adnkit train`")
+    p.add_argument("images", nargs="+", help="image files or folders")
+    p.add_argument("--compare", nargs="+", default=[], metavar="RUN_DIR",
+                   help="more run folders (e.g. the SE and CBAM runs): overlays side by side per image")
     p.add_argument("--out", required=True)
     p.add_argument("--method", default="gradcam", help="gradcam, gradcam++, xgradcam, layercam or gradients")
     p.add_argument("--layer", default="last", help="backbone slot position (1, 4, 11) or 'last'")

@@ -231,10 +231,13 @@ def test_write_explanations_bad_paths(explain_runs, odd_image, tmp_path):
 def test_cli_explain(explain_runs, odd_image, tmp_path, capsys):
     from adnkit.cli import main
 
-    assert main(["explain", str(explain_runs["none"]), "--images", str(odd_image), "--out", str(tmp_path),
+    assert main(["explain", str(explain_runs["none"]), str(odd_image), "--out", str(tmp_path),
                  "--method", "layercam", "--layer", "4", "--device", "cpu"]) == 0
     assert (tmp_path / "none" / "odd_layercam.png").is_file()
-    assert main(["explain", str(tmp_path / "missing"), "--images", str(odd_image), "--out", str(tmp_path)]) == 2
+    assert main(["explain", str(explain_runs["none"]), str(odd_image), "--compare", str(explain_runs["se"]),
+                 "--out", str(tmp_path / "c"), "--device", "cpu"]) == 0
+    assert len(list((tmp_path / "c" / "compare").glob("*.png"))) == 1
+    assert main(["explain", str(tmp_path / "missing"), str(odd_image), "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("adnkit: error:") and "\n" not in err
 
