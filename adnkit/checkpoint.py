@@ -8,6 +8,7 @@ cannot run code.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -48,6 +49,15 @@ def load_torch(path: Path) -> dict:
     except Exception as err:  # noqa: BLE001 - corrupt, truncated, or holding objects we refuse to unpickle
         raise AdnkitError(f"{path}: cannot load ({type(err).__name__}: {str(err).splitlines()[0][:120]}); "
                           "the file is damaged or not an adnkit checkpoint") from None
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def save_text(text: str, path: Path) -> None:

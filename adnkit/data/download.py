@@ -9,7 +9,6 @@ the internet must not be able to write anywhere else.
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import os
 import stat
@@ -23,20 +22,13 @@ from pathlib import Path, PurePosixPath
 
 from tqdm.auto import tqdm
 
+from adnkit.checkpoint import sha256_of
 from adnkit.errors import DataError
 
 CHUNK = 1 << 20
 # tarfile's "data" filter (Python 3.11.4+, 3.10.12+) refuses unsafe members itself; older Pythons rely on ours.
 _DATA_FILTER = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
 USER_AGENT = "adnkit-downloader"
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(CHUNK):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _open(url: str, offset: int, timeout: float):
