@@ -5,9 +5,9 @@
       results.csv    one row per cell: dataset, category, spec, attention, seed, status, reason, run_dir,
                      reused, then every key of the run's metrics.json (rewritten after every run)
       summary.csv    adnkit.metrics.summarize(results): mean +- std over seeds, gain over DifferNet
-      runs/<dataset>-<category>-<attention>-seed<k>/   one run folder each (config.json, history.csv, ...)
+      runs/<dataset>-<category>-<attention>-seed<k>/   one run folder each (adnkit.run.Run)
 
-Rerunning the same command skips every cell whose run folder already holds metrics.json, so an interrupted
+Rerunning the same command skips every cell whose run has finished (Run.is_finished), so an interrupted
 benchmark continues where it stopped; failed cells are tried again.
 """
 
@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import re
 import time
 import traceback
@@ -27,9 +26,11 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 import adnkit
+from adnkit.checkpoint import save_text
 from adnkit.config import Config
 from adnkit.errors import AdnkitError, DataError
 from adnkit.metrics import SUMMARY_COLUMNS, summarize
+from adnkit.run import BEST_NOTE, Run
 
 Runner = Callable[[Config, Path], dict]
 
@@ -38,7 +39,6 @@ ELPV_KINDS = ("mono", "poly")
 INSPLAD_SUBDIR = "unsupervised_anomaly_detection"
 # Settings that do not change what a run computes: a rerun may differ in these and still reuse old runs.
 _RERUN_FREE = {"data", "attention", "seed", "device", "num_workers", "data_root"}
-BEST_NOTE = "best = max over evaluations on the test set, as in the papers; last = after the final epoch"
 
 
 # --- specs ---------------------------------------------------------------------------------------------------
@@ -125,16 +125,15 @@ def _default_runner(progress: bool) -> Runner:
     from adnkit.train import run_training  # written separately; imported only when a benchmark runs
 
     def runner(cfg: Config, run_dir: Path) -> dict:
-        # A folder left by an earlier attempt (failed or interrupted) holds config.json; run_training refuses
+        # A folder left by an earlier attempt (failed or interrupted) holds a started run; run_training refuses
         # to start over in it, so the attempt is resumed from its last checkpoint (or from scratch if none).
-        resume = (Path(run_dir) / "config.json").is_file()
-        return run_training(cfg, run_dir, resume=resume, progress=progress)
+        return run_training(cfg, run_dir, resume=Run(run_dir).is_started, progress=progress)
 
     return runner
 
 
 def _nothing_to_run(cfg: Config, run_dir: Path) -> dict:
-    raise AdnkitError(f"{run_dir}: metrics.json vanished while the benchmark ran; run the command again")
+    raise AdnkitError(f"{run_dir}: the finished run's metrics vanished while the benchmark ran; run the command again")
 
 
 def _jsonable(obj):
@@ -156,18 +155,10 @@ def _check_rerun(out_dir: Path, base: dict) -> None:
                           f"use a new --out folder, or delete {out_dir} to start over")
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def _read_metrics(path: Path) -> dict | None:
-    try:
-        metrics = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
-    return metrics if isinstance(metrics, dict) else None
+def _read_metrics(run_dir: Path) -> dict | None:
+    """The finished run's metrics.json as a dict, or None when the run has not finished."""
+    metrics = Run(run_dir).read_metrics(missing_ok=True)
+    return None if metrics is None else metrics.to_dict()
 
 
 def _flat(value):
@@ -191,10 +182,10 @@ def results_frame(rows: list[dict]) -> pd.DataFrame:
 
 def _save_tables(out_dir: Path, rows: list[dict]) -> pd.DataFrame:
     results = results_frame(rows)
-    _write_atomic(out_dir / "results.csv", results.to_csv(index=False))
+    save_text(results.to_csv(index=False), out_dir / "results.csv")
     finished = results["status"].eq("ok").any()
     summary = summarize(results) if finished else pd.DataFrame(columns=SUMMARY_COLUMNS)
-    _write_atomic(out_dir / "summary.csv", summary.to_csv(index=False))
+    save_text(summary.to_csv(index=False), out_dir / "summary.csv")
     return results
 
 
@@ -204,7 +195,7 @@ def run_bench(specs: Iterable[str], attentions: Iterable[str], seeds: Iterable[i
     table (also in out_dir/results.csv; the summary is in out_dir/summary.csv).
 
     Each cell calls ``runner(base_cfg.replace(data=spec, attention=a, seed=s), run_dir)``, by default
-    adnkit.train.run_training. A run folder that already holds metrics.json is not run again. A run that
+    adnkit.train.run_training. A finished run is not run again. A run that
     raises is recorded as failed with a one-line reason (and the traceback in run_dir/error.txt), and the
     benchmark goes on; Ctrl-C stops it, leaving the finished runs on disk.
     """
@@ -230,15 +221,15 @@ def run_bench(specs: Iterable[str], attentions: Iterable[str], seeds: Iterable[i
     base = _jsonable(base_cfg.to_dict())
     _check_rerun(out_dir, base)
     if runner is None:
-        todo = any(_read_metrics(c["run_dir"] / "metrics.json") is None for c in cells)
+        todo = any(_read_metrics(c["run_dir"]) is None for c in cells)
         # Imported (slow: torch, FrEIA) only when some cell still has to run.
         runner = _default_runner(progress) if todo else _nothing_to_run
 
     (out_dir / "runs").mkdir(parents=True, exist_ok=True)
-    _write_atomic(out_dir / "bench.json", json.dumps(dict(
+    save_text(json.dumps(dict(
         specs=specs, expanded_specs=expanded, attentions=attentions, seeds=seeds, base_config=base,
         n_cells=len(cells), adnkit_version=adnkit.__version__,
-        updated=time.strftime("%Y-%m-%dT%H:%M:%S")), indent=2) + "\n")
+        updated=time.strftime("%Y-%m-%dT%H:%M:%S")), indent=2) + "\n", out_dir / "bench.json")
     rows = [cell["row"] for cell in cells]
     _save_tables(out_dir, rows)
 
@@ -255,8 +246,8 @@ def _run_cells(cells: list[dict], rows: list[dict], bar, runner: Runner, out_dir
     for i, cell in enumerate(bar):
         run_dir, row = cell["run_dir"], dict(cell["row"])
         bar.set_postfix_str(run_dir.name, refresh=False)
-        metrics_path = run_dir / "metrics.json"
-        metrics = _read_metrics(metrics_path) if metrics_path.exists() else None
+        run = Run(run_dir)
+        metrics = _read_metrics(run_dir)
         if metrics is not None:
             row.update(status="ok", reused=True)
         else:
@@ -266,19 +257,18 @@ def _run_cells(cells: list[dict], rows: list[dict], bar, runner: Runner, out_dir
             except Exception as exc:  # noqa: BLE001 - one failed cell must not stop the matrix
                 failed += 1
                 row.update(status="failed", reason=_one_line(exc))
-                (run_dir / "error.txt").write_text(traceback.format_exc())
-                if metrics_path.exists():  # written before the failure: keep it, but not as a finished run
-                    os.replace(metrics_path, run_dir / "metrics.partial.json")
+                run.write_error(traceback.format_exc())
+                run.set_aside_metrics()  # written before the failure: kept, but not as a finished run
                 if progress:
                     bar.write(f"failed: {run_dir.name}: {row['reason']}")
             else:
-                metrics = _read_metrics(metrics_path)
+                metrics = _read_metrics(run_dir)
                 if metrics is None and isinstance(returned, dict) and returned:
                     metrics = dict(returned)  # returned but not written: keep them, so a rerun skips this cell
-                    _write_atomic(metrics_path, json.dumps(_jsonable(metrics), indent=2) + "\n")
+                    run.write_metrics(_jsonable(metrics))
                 if metrics is None:
                     failed += 1
-                    row.update(status="failed", reason=f"the run wrote no metrics.json in {run_dir}")
+                    row.update(status="failed", reason=f"the run in {run_dir} finished without writing its metrics")
                 else:
                     row.update(status="ok")
         if metrics is not None:

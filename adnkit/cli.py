@@ -40,12 +40,13 @@ def config_from_args(args: argparse.Namespace, **fixed) -> Config:
 
 
 def cmd_train(args) -> int:
+    from adnkit.run import Run
     from adnkit.train import run_training
 
-    if args.resume:  # the run's own config.json; only the device may change
-        if not (Path(args.out) / "config.json").is_file():
-            raise AdnkitError(f"{args.out}: nothing to resume (no config.json); start it without --resume")
-        saved = Config.from_json(Path(args.out) / "config.json")
+    if args.resume:  # the run's own settings; only the device may change
+        if not Run(args.out).is_started:
+            raise AdnkitError(f"{args.out}: nothing to resume (no run there); start it without --resume")
+        saved = Run.open(args.out).config
         cfg = saved.replace(device=args.cfg_device) if args.cfg_device else saved
     else:
         cfg = config_from_args(args)
@@ -122,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("train", help="train DifferNet / AttentDifferNet on one dataset and write a run folder")
-    p.add_argument("--out", required=True, help="run folder to write (config.json, metrics.json, model.pt, ...)")
+    p.add_argument("--out", required=True, help="run folder to write (settings, metrics, weights, test scores, history)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     add_config_flags(p)

@@ -194,7 +194,7 @@ class Config:
         try:
             values = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError) as err:
-            raise ConfigError(f"{path}: cannot read config ({err}); point at a run folder's config.json") from None
+            raise ConfigError(f"{path}: cannot read config ({err}); point at a run folder's settings file") from None
         return cls.from_dict(values)
 
     def replace(self, **overrides) -> "Config":

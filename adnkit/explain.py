@@ -52,6 +52,7 @@ from torchvision.transforms.v2 import functional as TF
 from adnkit.errors import AdnkitError, ConfigError, DataError
 from adnkit.metrics import decisions
 from adnkit.score import load_run
+from adnkit.scoring import score_images
 from adnkit.views import fixed_angles, normalize, rotate_views, to_unit
 
 GRADIENT_METHOD = "gradients"
@@ -369,7 +370,7 @@ def overlay_map(rgb: np.ndarray, m: np.ndarray, image_weight: float = 0.5) -> np
 @torch.no_grad()
 def image_score(model, image_uint8: torch.Tensor) -> float:
     """The model's anomaly score of one image [3, S, S] (cfg.test_transforms fixed rotations)."""
-    return float(model.score(image_uint8[None].to(model.device))[0])
+    return float(score_images(model, image_uint8[None])[0])
 
 
 def explain_image(run_or_model, image_path: str | Path, method: str = "gradcam", layer="last", *,

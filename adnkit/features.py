@@ -63,15 +63,3 @@ def embed_views(
         emb = model.embed(views_of(images.to(device), angle_fn(idx)))
         out[idx] = emb.view(len(idx), n_views, -1).cpu()
     return out
-
-
-@torch.no_grad()
-def score_embeddings(model, embeddings: torch.Tensor, rows_per_batch: int = 4096) -> torch.Tensor:
-    """Cached embeddings [N, V, D] -> anomaly scores [N]: mean over views of mean(z^2) (float64, CPU)."""
-    n, v, d = embeddings.shape
-    flat = embeddings.reshape(n * v, d)
-    scores = []
-    for start in range(0, n * v, rows_per_batch):
-        z, _ = model.flow_forward(flat[start:start + rows_per_batch].to(model.device))
-        scores.append(model.view_scores(z).double().cpu())
-    return torch.cat(scores).view(n, v).mean(dim=1)

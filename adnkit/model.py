@@ -4,7 +4,7 @@
     --concat--> embedding [B, 256 * scales] --flow--> z [B, 256 * scales], log|det J| [B]
 
 The anomaly score of an image is mean(z^2) over the dimensions and over T rotated views (no log-det), as in
-DifferNet. AttentDifferNet is the same model with attention blocks in the backbone (cfg.attention).
+DifferNet; adnkit.scoring computes it. AttentDifferNet is the same model with attention blocks in the backbone (cfg.attention).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from torch import nn
 from adnkit.attention import attention_options
 from adnkit.backbone import AttentionAlexNet
 from adnkit.config import Config
+from adnkit.errors import AdnkitError
 from adnkit.flow import build_flow
-from adnkit.views import fixed_angles, normalize, rotate_views, to_unit
 
 
 class DifferNet(nn.Module):
@@ -84,15 +84,18 @@ class DifferNet(nn.Module):
         """Per-row anomaly score: mean of z^2 over the dimensions."""
         return z.pow(2).mean(dim=1)
 
-    def score(self, images: torch.Tensor, angles=None) -> torch.Tensor:
-        """Images [B, 3, S, S] (uint8, or float in [0, 1]) -> anomaly scores [B], averaged over rotated views
-        (default: cfg.test_transforms fixed angles k * 360 / T). All views of a batch run as one batch."""
-        angles = fixed_angles(self.cfg.test_transforms) if angles is None else list(angles)
-        images = to_unit(images.to(self.device))
-        with torch.set_grad_enabled(torch.is_grad_enabled() and images.requires_grad):
-            views = normalize(rotate_views(images, angles))
-            z, _ = self(views)
-            return self.view_scores(z).view(images.shape[0], len(angles)).mean(dim=1)
+    def stored_state(self) -> dict[str, torch.Tensor]:
+        """What a run must store: everything but the ImageNet convolutions, which reload from their source."""
+        skip = "backbone.features." if self.cfg.pretrained == "imagenet" else "\0"
+        return {k: v.detach().cpu() for k, v in self.state_dict().items() if not k.startswith(skip)}
+
+    def load_stored_state(self, state: dict[str, torch.Tensor], where) -> None:
+        """Load what `stored_state` saved; a state that does not fit this config is a one-line error."""
+        missing, unexpected = self.load_state_dict(state, strict=False)
+        missing = [k for k in missing if not k.startswith("backbone.features.")]
+        if missing or unexpected:
+            raise AdnkitError(f"{where}: weights do not fit this config (missing {missing[:3]}, unexpected "
+                              f"{unexpected[:3]}); were the run's settings edited?")
 
     def trainable_parameters(self) -> list[dict]:
         """Optimiser parameter groups: the flow at lr, attention blocks (if trained) at lr * attention_lr_scale."""

@@ -22,6 +22,7 @@ from adnkit.errors import AdnkitError
 from adnkit.metrics import MEAN_CATEGORY, summarize
 from adnkit.reference import COLUMNS as REFERENCE_COLUMNS
 from adnkit.reference import reference_for
+from adnkit.run import Run
 
 BEST_EXPLAINED = (
     "The test set is scored after every evaluation (each meta epoch). <b>last</b> is the AUROC of the final "
@@ -123,27 +124,27 @@ def _load_runs(out_dir: Path, ok: pd.DataFrame) -> tuple[dict, dict, list[str]]:
     """history and scores tables of each finished run, keyed by the results row's index; and problems."""
     histories, scores, problems = {}, {}, []
     for idx, row in ok.iterrows():
-        run = _run_path(out_dir, row["run_dir"])
-        hist = _read_csv(run / "history.csv")
+        run = Run(_run_path(out_dir, row["run_dir"]))
+        hist = run.read_history()
         if hist is not None:
             histories[idx] = hist
         else:
-            problems.append(f"{run.name}: no readable history.csv")
-        sc = _read_csv(run / "scores.csv")
-        if sc is not None and {"label", "score"} <= set(sc.columns):
+            problems.append(f"{run.path.name}: no readable training history")
+        sc = run.read_scores()
+        if sc is not None and "label" in sc.columns:
             scores[idx] = sc
         else:
-            problems.append(f"{run.name}: no readable scores.csv with label and score columns")
+            problems.append(f"{run.path.name}: no readable test scores with labels")
     return histories, scores, problems
 
 
 def _threshold(out_dir: Path, row) -> float | None:
     value = row.get("threshold") if hasattr(row, "get") else None
     if value is None or pd.isna(value):
-        try:
-            value = json.loads((_run_path(out_dir, row["run_dir"]) / "metrics.json").read_text()).get("threshold")
-        except (OSError, ValueError):
+        metrics = Run(_run_path(out_dir, row["run_dir"])).read_metrics(missing_ok=True)
+        if metrics is None:
             return None
+        value = metrics.threshold
     try:
         value = float(value)
     except (TypeError, ValueError):
@@ -242,11 +243,11 @@ def write_report(out_dir) -> Path:
             train_parts.append(fig(viz.training_curves(hist_frames, title=f"Training: {name}")))
     note = "".join(f"<li>{_esc(p)}</li>" for p in problems)
     note = f"<ul class='muted'>{note}</ul>" if note else ""
-    section("roc", "".join(roc_parts) + note if roc_parts else "<p>No scores.csv to draw from.</p>" + note)
+    section("roc", "".join(roc_parts) + note if roc_parts else "<p>No test scores to draw from.</p>" + note)
     section("histograms", ("<p>Scores of the final model; the dashed line is the run's decision threshold "
-                           "(see its metrics.json for how it was chosen).</p>" + "".join(hist_parts))
-            if hist_parts else "<p>No scores.csv to draw from.</p>")
-    section("training", "".join(train_parts) if train_parts else "<p>No history.csv to draw from.</p>")
+                           "(its metrics say how it was chosen).</p>" + "".join(hist_parts))
+            if hist_parts else "<p>No test scores to draw from.</p>")
+    section("training", "".join(train_parts) if train_parts else "<p>No training history to draw from.</p>")
 
     # Time and memory
     speed_cols = [c for c in ("dataset", "category", "attention", "seed", "train_seconds", "eval_seconds",

@@ -1,7 +1,7 @@
 """Reuse a trained run: load_run(run_dir) and score_paths(run, paths) -> table of path, score, decision.
 
-Scores come out of the same pipeline as training-time evaluation (same resize, the same T fixed rotations,
-the same embedding and flow), so a run's scores.csv and `adnkit score` agree for the same images.
+Scores come out of adnkit.scoring, the same path as training's evaluation (same resize, the same T test
+rotations, the same embedding and flow), so a run's scores.csv and `adnkit score` agree for the same images.
 """
 
 from __future__ import annotations
@@ -11,16 +11,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from adnkit.checkpoint import load_torch
 from adnkit.config import Config
 from adnkit.data import ImageDataset, Sample, read_image
 from adnkit.data.images import IMAGE_EXTENSIONS, is_image_file
+from adnkit.device import resolve_device
 from adnkit.errors import DataError
-from adnkit.features import score_embeddings
 from adnkit.metrics import decisions
 from adnkit.model import DifferNet
-from adnkit.train import WEIGHTS, embed_test_set, load_weights, resolve_device
-
+from adnkit.run import Run
+from adnkit.scoring import score_dataset
 
 
 @dataclass
@@ -33,19 +32,20 @@ class TrainedRun:
     threshold_method: str
     run_dir: Path
 
+    @property
+    def run(self) -> Run:
+        return Run(self.run_dir, self.cfg)
+
 
 def load_run(run_dir: str | Path, device: str = "auto", progress: bool = False) -> TrainedRun:
-    """Rebuild the model of a run folder from its config.json and model.pt (loaded without pickled code)."""
-    run_dir = Path(run_dir)
-    if not (run_dir / "config.json").is_file() or not (run_dir / WEIGHTS).is_file():
-        raise DataError(f"{run_dir}: not a trained run folder (needs config.json and {WEIGHTS}); "
-                        "pass the --out folder of `adnkit train`")
-    cfg = Config.from_json(run_dir / "config.json").replace(device=device)
-    stored = load_torch(run_dir / WEIGHTS)
+    """Rebuild the model of a run folder from its config and weights (loaded without pickled code)."""
+    run = Run(run_dir).require_trained()
+    cfg = run.config.replace(device=device)
     model = DifferNet(cfg, progress=progress)
-    load_weights(model, stored["model"], run_dir / WEIGHTS)
+    model.load_stored_state(run.load_model()["model"], run.model_file)
     model = model.to(resolve_device(device)).eval()
-    return TrainedRun(model, cfg, float(stored["threshold"]), str(stored["threshold_method"]), run_dir)
+    threshold, how = run.threshold()
+    return TrainedRun(model, cfg, threshold, how, run.path)
 
 
 def collect_images(items: list[str | Path]) -> list[Path]:
@@ -69,7 +69,6 @@ def score_paths(run: TrainedRun, paths: list[str | Path], progress: bool = False
     for p in paths:
         read_image(p)  # a clear error naming the file before any work is done
     samples = [Sample(Path(p), -1, "unknown", None) for p in paths]
-    embeddings = embed_test_set(run.model, ImageDataset(samples, run.cfg.image_size), run.cfg, progress, "scoring")
-    scores = score_embeddings(run.model, embeddings).numpy()
+    scores = score_dataset(run.model, ImageDataset(samples, run.cfg.image_size), progress)
     return pd.DataFrame(dict(path=[str(p) for p in paths], score=scores,
                              decision=decisions(scores, run.threshold)))

@@ -1,9 +1,8 @@
 """Training: run_training(cfg, out_dir) fits the flow, evaluates after every meta epoch and writes the run.
 
-What a run folder holds (the contract of DESIGN.md): config.json, history.csv (one row per evaluation),
-metrics.json, model.pt (weights + decision threshold), scores.csv (path, label, defect, score of every test
-image under the last model) and checkpoint.pt (resume state, rewritten atomically after every meta epoch, so
-a crash or Ctrl-C loses at most one meta epoch; `resume=True` continues from it).
+What a run folder holds is adnkit.run's business (docs/design.md lists it): the config, one history row per
+evaluation, the metrics and threshold, the weights, the test scores and a resume checkpoint rewritten
+atomically after every meta epoch, so a crash or Ctrl-C loses at most one meta epoch (`resume=True` continues).
 
 Speed: when nothing trainable sits in the backbone (DifferNet, or attention left at init), the embeddings of
 a pool of `feature_cache_views` random rotations per training image and of the T fixed test rotations are
@@ -19,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import resource
 import time
 from pathlib import Path
 
@@ -30,54 +28,20 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from adnkit import __version__
-from adnkit.checkpoint import load_torch, save_json, save_text, save_torch
 from adnkit.config import Config
 from adnkit.data import ImageDataset, load_split
+from adnkit.device import peak_rss_mb, resolve_device
 from adnkit.errors import AdnkitError
-from adnkit.features import embed_views, fixed_angle_fn, pooled_angle_fn, score_embeddings, views_of
+from adnkit.features import embed_views, pooled_angle_fn, views_of
 from adnkit.flow import nll_loss
 from adnkit.metrics import auroc, choose_threshold
 from adnkit.model import DifferNet
-from adnkit.views import fixed_angles
-
-CHECKPOINT = "checkpoint.pt"
-WEIGHTS = "model.pt"
-ROWS_PER_BATCH = 96  # views through the backbone at once when embedding (the paper's 24 x 4)
+from adnkit.run import BEST_NOTE, HistoryRow, Metrics, Run
+from adnkit.scoring import ROWS_PER_BATCH, embed_test_views, score_embeddings
 
 
 class TrainingError(AdnkitError):
     """Training cannot go on (non-finite loss); the last good checkpoint is kept."""
-
-
-def resolve_device(name: str) -> torch.device:
-    """'auto' -> CUDA if present else CPU; asking for CUDA without one is a clear error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise AdnkitError(f"device={name!r} but no CUDA GPU is visible; use --device cpu (or auto)")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise AdnkitError(f"device={name!r} is not a torch device; use auto, cpu or cuda[:N]") from None
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-def weights_state(model: DifferNet) -> dict[str, torch.Tensor]:
-    """What a run must store: everything but the ImageNet convolutions, which reload from their source."""
-    skip = "backbone.features." if model.cfg.pretrained == "imagenet" else "\0"
-    return {k: v.detach().cpu() for k, v in model.state_dict().items() if not k.startswith(skip)}
-
-
-def load_weights(model: DifferNet, state: dict[str, torch.Tensor], where: Path) -> None:
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    missing = [k for k in missing if not k.startswith("backbone.features.")]
-    if missing or unexpected:
-        raise AdnkitError(f"{where}: weights do not fit this config (missing {missing[:3]}, unexpected "
-                          f"{unexpected[:3]}); was config.json edited?")
 
 
 def _check_finite(loss: torch.Tensor, meta: int, step: int) -> None:
@@ -125,36 +89,23 @@ def _epoch_images(model, optimizer, train_set, cfg: Config, gen: torch.Generator
     return losses
 
 
-def test_angle_fn(cfg: Config, n_images: int):
-    """Fixed angles k*360/T (default), or per-image random ones when cfg.random_test_rotations."""
-    if cfg.random_test_rotations:
-        return pooled_angle_fn(n_images, cfg.test_transforms, seed=cfg.seed + 1)
-    return fixed_angle_fn(fixed_angles(cfg.test_transforms))
-
-
-def embed_test_set(model, dataset, cfg: Config, progress: bool, desc: str = "test views") -> torch.Tensor:
-    return embed_views(model, dataset, cfg.test_transforms, test_angle_fn(cfg, len(dataset)),
-                       rows_per_batch=ROWS_PER_BATCH, num_workers=cfg.num_workers, desc=desc, progress=progress)
-
-
 def _auroc_or_nan(labels: np.ndarray, scores: np.ndarray) -> float:
     return auroc(labels, scores) if len(set(labels.tolist())) == 2 else float("nan")
 
 
 def run_training(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool = True) -> dict:
     """Train one detector on cfg.data and write the run folder; returns the metrics dict."""
-    out = Path(out_dir)
-    ckpt_path = out / CHECKPOINT
     if resume:
-        if not (out / "config.json").is_file():
-            raise AdnkitError(f"{out}: nothing to resume (no config.json); start it with `adnkit train ... --out {out}`")
-        cfg = Config.from_json(out / "config.json").replace(device=cfg.device, num_workers=cfg.num_workers)
-    elif (out / "config.json").exists():
-        raise AdnkitError(f"{out} already holds a run; continue it with --resume, or choose another --out")
+        if not Run(out_dir).is_started:
+            raise AdnkitError(f"{out_dir}: nothing to resume (no run there); start it with "
+                              f"`adnkit train ... --out {out_dir}`")
+        # The run's own settings; only where it computes may change.
+        cfg = Run.open(out_dir).config.replace(device=cfg.device, num_workers=cfg.num_workers)
+    elif Run(out_dir).is_started:
+        raise AdnkitError(f"{out_dir} already holds a run; continue it with --resume, or choose another --out")
     device = resolve_device(cfg.device)  # bad device or data: fail before the folder is claimed
     split = load_split(cfg)
-    out.mkdir(parents=True, exist_ok=True)
-    save_text(cfg.to_json() + "\n", out / "config.json")
+    run = Run(out_dir, cfg) if resume else Run.create(out_dir, cfg)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     train_set = ImageDataset(split.train, cfg.image_size)
@@ -167,14 +118,14 @@ def run_training(cfg: Config, out_dir: str | Path, resume: bool = False, progres
     optimizer = torch.optim.Adam(model.trainable_parameters(), lr=cfg.lr, betas=cfg.betas, eps=cfg.eps,
                                  weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(cfg.seed)
-    history: list[dict] = []
+    history: list[HistoryRow] = []
     done, train_seconds, eval_seconds, evals = 0, 0.0, 0.0, 0
-    if resume and ckpt_path.is_file():
-        ckpt = load_torch(ckpt_path)
-        load_weights(model, ckpt["model"], ckpt_path)
+    ckpt = run.load_checkpoint() if resume else None
+    if ckpt is not None:
+        model.load_stored_state(ckpt["model"], run.path)
         optimizer.load_state_dict(ckpt["optimizer"])
         gen.set_state(ckpt["generator"])
-        history, done = list(ckpt["history"]), int(ckpt["meta_epoch"])
+        history, done = [HistoryRow(**h) for h in ckpt["history"]], int(ckpt["meta_epoch"])
         train_seconds, eval_seconds, evals = ckpt["train_seconds"], ckpt["eval_seconds"], ckpt["evals"]
 
     frozen = not model.backbone.has_trainable
@@ -192,7 +143,7 @@ def run_training(cfg: Config, out_dir: str | Path, resume: bool = False, progres
         model.eval()
         if test_cache is not None:
             return score_embeddings(model, test_cache).numpy()
-        emb = embed_test_set(model, test_set, cfg, progress)
+        emb = embed_test_views(model, test_set, progress)
         if frozen and not cfg.random_test_rotations:
             test_cache = emb
         return score_embeddings(model, emb).numpy()
@@ -218,14 +169,14 @@ def run_training(cfg: Config, out_dir: str | Path, resume: bool = False, progres
         if not np.isfinite(scores).all():
             raise TrainingError(f"non-finite test scores after meta epoch {meta}; the last good checkpoint is kept. "
                                 "Lower --lr or check the data")
-        row = dict(meta_epoch=meta, epoch=meta * cfg.sub_epochs, train_loss=float(np.mean(losses)),
-                   auroc=_auroc_or_nan(labels, scores), seconds=time.perf_counter() - started)
+        row = HistoryRow(meta_epoch=meta, epoch=meta * cfg.sub_epochs, train_loss=float(np.mean(losses)),
+                         auroc=_auroc_or_nan(labels, scores), seconds=time.perf_counter() - started)
         history.append(row)
-        bar.set_postfix(loss=f"{row['train_loss']:.3f}", auroc=f"{row['auroc']:.3f}")
-        save_torch(dict(model=weights_state(model), optimizer=optimizer.state_dict(), generator=gen.get_state(),
-                        history=history, meta_epoch=meta, train_seconds=train_seconds, eval_seconds=eval_seconds,
-                        evals=evals), ckpt_path)
-        save_text(pd.DataFrame(history).to_csv(index=False), out / "history.csv")
+        bar.set_postfix(loss=f"{row.train_loss:.3f}", auroc=f"{row.auroc:.3f}")
+        run.save_checkpoint(dict(model=model.stored_state(), optimizer=optimizer.state_dict(),
+                                 generator=gen.get_state(), history=[vars(h) for h in history], meta_epoch=meta,
+                                 train_seconds=train_seconds, eval_seconds=eval_seconds, evals=evals))
+        run.write_history(history)
 
     if scores is None:  # resumed a finished run: score once more with the stored weights
         t0 = time.perf_counter()
@@ -236,22 +187,20 @@ def run_training(cfg: Config, out_dir: str | Path, resume: bool = False, progres
     train_scores = None
     if cfg.threshold_method == "train_quantile" or len(set(labels.tolist())) < 2:
         train_scores = (score_embeddings(model, pool) if pool is not None
-                        else score_embeddings(model, embed_test_set(model, train_set, cfg, progress, "train scores"))).numpy()
+                        else score_embeddings(model, embed_test_views(model, train_set, progress, "train scores"))
+                        ).numpy()
     threshold, how = choose_threshold(labels, scores, cfg.threshold_method, train_scores=train_scores,
                                       quantile=cfg.threshold_quantile)
-    save_torch(dict(model=weights_state(model), config=cfg.to_dict(), threshold=float(threshold), threshold_method=how,
-                    adnkit_version=__version__), out / WEIGHTS)
-    save_text(pd.DataFrame(dict(path=[str(s.path) for s in split.test], label=labels,
-                                defect=[s.defect for s in split.test], score=scores)).to_csv(index=False),
-              out / "scores.csv")
+    run.save_model(model.stored_state(), adnkit_version=__version__)
+    run.write_scores(pd.DataFrame(dict(path=[str(s.path) for s in split.test], label=labels,
+                                       defect=[s.defect for s in split.test], score=scores)))
 
-    aurocs = [h["auroc"] for h in history]
+    aurocs = [h.auroc for h in history]
     best = int(np.nanargmax(aurocs)) if not all(math.isnan(a) for a in aurocs) else len(aurocs) - 1
-    epochs_done = history[-1]["meta_epoch"] * cfg.sub_epochs if history else 0
-    metrics = dict(
-        auroc_last=float(aurocs[-1]), auroc_best=float(aurocs[best]), best_epoch=int(history[best]["meta_epoch"]),
-        best_note="auroc_best = max over the evaluations on the test set (as in the papers); auroc_last = final model",
-        train_seconds=float(train_seconds), eval_seconds=float(eval_seconds),
+    epochs_done = history[-1].meta_epoch * cfg.sub_epochs if history else 0
+    metrics = Metrics(
+        auroc_last=float(aurocs[-1]), auroc_best=float(aurocs[best]), best_epoch=int(history[best].meta_epoch),
+        best_note=BEST_NOTE, train_seconds=float(train_seconds), eval_seconds=float(eval_seconds),
         train_images_per_s=float(len(train_set) * epochs_done / max(train_seconds, 1e-9)),
         test_images_per_s=float(len(test_set) * evals / max(eval_seconds, 1e-9)),
         peak_rss_mb=float(peak_rss_mb()),
@@ -259,10 +208,10 @@ def run_training(cfg: Config, out_dir: str | Path, resume: bool = False, progres
         n_train=len(train_set), n_test=len(test_set), attention=cfg.attention, seed=int(cfg.seed),
         dataset=split.dataset, category=split.category, threshold=float(threshold), threshold_method=how,
         device=str(device), feature_cache=pool is not None, weights_source=model.backbone.weights_source,
-        meta_epochs=int(history[-1]["meta_epoch"]), adnkit_version=__version__,
+        meta_epochs=int(history[-1].meta_epoch), adnkit_version=__version__,
     )
-    save_json(metrics, out / "metrics.json")
-    return metrics
+    run.write_metrics(metrics)
+    return metrics.to_dict()
 
 
 def train_or_load(runs_dir: str | Path, cfg: Config, progress: bool = True) -> Path:
@@ -270,6 +219,7 @@ def train_or_load(runs_dir: str | Path, cfg: Config, progress: bool = True) -> P
     was interrupted, trained otherwise. The folder name carries the variant, the seed and a hash of the config."""
     key = hashlib.sha1(cfg.to_json().encode()).hexdigest()[:8]
     run_dir = Path(runs_dir) / f"{cfg.attention}{'-trained' if cfg.train_attention else ''}-seed{cfg.seed}-{key}"
-    if not (run_dir / "metrics.json").is_file():
-        run_training(cfg, run_dir, resume=(run_dir / "config.json").is_file(), progress=progress)
+    run = Run(run_dir)
+    if not run.is_finished:
+        run_training(cfg, run_dir, resume=run.is_started, progress=progress)
     return run_dir

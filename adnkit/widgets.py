@@ -17,7 +17,6 @@ an `ExplorerState`. CAMs are cached per (run, image, method, layer).
 from __future__ import annotations
 
 import html
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ import pandas as pd
 from adnkit.errors import ConfigError, DataError
 from adnkit.metrics import decisions
 from adnkit.explain import METHODS, Explanation, canonical_method, explain_image
+from adnkit.run import Run
 from adnkit.score import load_run
 
 
@@ -118,10 +118,10 @@ class AnomalyExplorer:
     @staticmethod
     def _scores_table(run) -> pd.DataFrame:
         run_dir = Path(run.run_dir)
-        path = run_dir / "scores.csv"
-        if not path.is_file():
-            raise DataError(f"{path}: missing; the explorer lists a run's test images from its scores.csv")
-        table = pd.read_csv(path)
+        table = Run(run_dir).read_scores()
+        if table is None:
+            raise DataError(f"{run_dir}: no readable test scores; the explorer lists a run's test images from "
+                            "them: retrain the run")
         for column in ("label", "defect"):
             if column not in table:
                 table[column] = -1 if column == "label" else "unknown"
@@ -130,13 +130,9 @@ class AnomalyExplorer:
 
     @staticmethod
     def _category(run) -> str:
-        metrics = Path(run.run_dir) / "metrics.json"
-        try:
-            values = json.loads(metrics.read_text())
-            if values.get("dataset") and values.get("category"):
-                return f"{values['dataset']}/{values['category']}"
-        except (OSError, ValueError):
-            pass
+        metrics = Run(run.run_dir).read_metrics(missing_ok=True)
+        if metrics is not None and metrics.dataset and metrics.category:
+            return f"{metrics.dataset}/{metrics.category}"
         return str(run.cfg.data)
 
     @property

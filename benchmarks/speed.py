@@ -32,7 +32,8 @@ from adnkit.config import preset
 from adnkit.data import load_split
 from adnkit.flow import nll_loss
 from adnkit.model import DifferNet
-from adnkit.train import peak_rss_mb, resolve_device, run_training
+from adnkit.device import peak_rss_mb, resolve_device
+from adnkit.train import run_training
 from adnkit.views import IMAGENET_MEAN, IMAGENET_STD
 
 

@@ -11,6 +11,8 @@ from adnkit.bench import expand_specs, format_summary, run_bench, spec_names
 from adnkit.config import Config, preset
 from adnkit.errors import AdnkitError, ConfigError, DataError
 from adnkit.metrics import auroc
+from adnkit.run import Run
+from run_fakes import write_run
 
 METRIC_KEYS = {"auroc_last", "auroc_best", "best_epoch", "train_seconds", "eval_seconds", "train_images_per_s",
                "test_images_per_s", "peak_rss_mb", "n_train", "n_test", "attention", "seed", "dataset",
@@ -36,28 +38,12 @@ class FakeRunner:
 
 
 def write_fake_run(cfg: Config, run_dir: Path) -> dict:
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    cfg.to_json(run_dir / "config.json")
     rng = np.random.default_rng(cfg.seed * 7 + len(cfg.attention))
     shift = {"none": 1.5, "se": 2.0}.get(cfg.attention, 1.0)
     labels = np.r_[np.zeros(12, int), np.ones(8, int)]
     scores = rng.normal(size=20) + shift * labels
-    pd.DataFrame({"path": [f"test/{'good' if y == 0 else 'crack'}/{i:03d}.png" for i, y in enumerate(labels)],
-                  "label": labels, "defect": np.where(labels == 0, "good", "crack"), "score": scores}
-                 ).to_csv(run_dir / "scores.csv", index=False)
     last = auroc(labels, scores)
-    aurocs = [max(0.5, last - 0.1), min(1.0, last + 0.02), last]
-    pd.DataFrame({"meta_epoch": [1, 2, 3], "epoch": [2, 4, 6], "train_loss": [2.0, 1.0, 0.5],
-                  "auroc": aurocs, "seconds": [1.0, 2.0, 3.0]}).to_csv(run_dir / "history.csv", index=False)
-    dataset, category = spec_names(cfg.data)
-    metrics = dict(auroc_last=last, auroc_best=max(aurocs), best_epoch=int(np.argmax(aurocs)) + 1,
-                   train_seconds=2.5, eval_seconds=0.5, train_images_per_s=40.0, test_images_per_s=80.0,
-                   peak_rss_mb=812.5, n_train=30, n_test=20, attention=cfg.attention, seed=cfg.seed,
-                   dataset=dataset, category=category, threshold=float(np.median(scores)),
-                   threshold_method="youden", device="cpu")
-    (run_dir / "metrics.json").write_text(json.dumps(metrics))
-    return metrics
+    return write_run(cfg, run_dir, labels, scores, [max(0.5, last - 0.1), min(1.0, last + 0.02), last])
 
 
 @pytest.fixture
@@ -197,7 +183,7 @@ def test_dataset_name_from_the_run_wins_over_the_spec(tmp_path, base):
         if cfg.seed == 1:
             raise RuntimeError("boom")
         metrics.update(dataset="mvtec", category="bottle")
-        (run_dir / "metrics.json").write_text(json.dumps(metrics))
+        Run(run_dir).write_metrics(metrics)
         return metrics
 
     results = run_bench(["/some/where/bottle_copy"], ["none"], [0, 1], base, tmp_path, runner=runner, progress=False)
@@ -215,7 +201,7 @@ def test_default_runner_is_run_training_and_resumes_a_failed_attempt(tmp_path, b
     def run_training(cfg, out_dir, resume=False, progress=True):
         calls.append((cfg.seed, resume))
         if not resume:
-            cfg.to_json(Path(out_dir) / "config.json")  # the real one claims the folder first
+            Run.create(out_dir, cfg)  # the real one claims the folder first
             raise RuntimeError("interrupted by a power cut")
         return write_fake_run(cfg, Path(out_dir))
 

@@ -14,6 +14,7 @@ from torchvision.transforms.v2 import functional as TF
 from adnkit.config import PRESETS, preset
 from adnkit.flow import nll_loss
 from adnkit.model import DifferNet
+from adnkit.scoring import score_images
 from adnkit.views import fixed_angles, normalize, rotate_views, to_unit
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -79,7 +80,7 @@ def test_score_matches_hand_computation(make_model):
     model = make_model("ci")
     images = _images(2, 128, seed=2)
     angles = [0.0, 33.0, 211.5]
-    scores = model.score(images, angles)
+    scores = score_images(model, images, angles)
     assert scores.shape == (2,) and torch.isfinite(scores).all()
     assert scores[0] != scores[1]
     expected = torch.zeros(2)
@@ -97,26 +98,26 @@ def test_score_matches_hand_computation(make_model):
         z, _ = model(normalize(rotate_views(to_unit(images), angles)))
     torch.testing.assert_close(scores, z.pow(2).mean(dim=1).view(2, len(angles)).mean(dim=1), rtol=1e-5, atol=1e-6)
     # Images are scored independently of the batch they sit in.
-    torch.testing.assert_close(model.score(images[1:2], angles), scores[1:2], rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(score_images(model, images[1:2], angles), scores[1:2], rtol=1e-4, atol=1e-6)
     # uint8 and [0, 1] float input agree.
-    torch.testing.assert_close(model.score(images.float() / 255, angles), scores, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(score_images(model, images.float() / 255, angles), scores, rtol=1e-5, atol=1e-6)
 
 
 def test_score_is_deterministic_with_fixed_angles(make_model):
     model = make_model("ci", attention="cbam")
     images = _images(2, 128, seed=3)
-    first = model.score(images)
-    assert torch.equal(first, model.score(images))
-    assert torch.equal(first, model.score(images, fixed_angles(model.cfg.test_transforms)))
+    first = score_images(model, images)
+    assert torch.equal(first, score_images(model, images))
+    assert torch.equal(first, score_images(model, images, fixed_angles(model.cfg.test_transforms)))
     assert fixed_angles(4) == [0.0, 90.0, 180.0, 270.0]
-    assert not torch.allclose(model.score(images, [45.0]), model.score(images, [0.0]))
+    assert not torch.allclose(score_images(model, images, [45.0]), score_images(model, images, [0.0]))
 
 
 def test_score_has_no_graph_unless_asked(make_model):
     model = make_model("ci")
-    assert not model.score(_images(1, 128)).requires_grad
+    assert not score_images(model, _images(1, 128)).requires_grad
     images = torch.rand(1, 3, 128, 128, requires_grad=True)
-    model.score(images, [0.0, 90.0]).sum().backward()
+    score_images(model, images, [0.0, 90.0]).sum().backward()
     assert images.grad is not None and images.grad.abs().sum() > 0
 
 
@@ -223,4 +224,4 @@ def test_wrong_input_size_raises(make_model):
     with pytest.raises(ValueError):
         model(torch.zeros(1, 3, 128, 96))
     with pytest.raises(ValueError):
-        model.score(_images(1, 192))
+        score_images(model, _images(1, 192))

@@ -11,6 +11,7 @@ from adnkit.config import Config, preset
 from adnkit.errors import AdnkitError
 from adnkit.metrics import auroc
 from adnkit.report import SECTIONS, write_report
+from run_fakes import write_run
 
 PLOTLY_JS_HEADER = "* plotly.js v"  # the licence header at the top of the embedded bundle
 
@@ -24,20 +25,10 @@ def fake_runner(fail_attention=None):
         rng = np.random.default_rng(cfg.seed + 10 * len(cfg.attention))
         labels = np.r_[np.zeros(10, int), np.ones(6, int)]
         scores = rng.normal(size=16) + 2.0 * labels
-        run_dir.mkdir(parents=True, exist_ok=True)
-        cfg.to_json(run_dir / "config.json")
-        pd.DataFrame({"path": [f"img{i}.png" for i in range(16)], "label": labels,
-                      "defect": np.where(labels == 1, "rust", "good"), "score": scores}
-                     ).to_csv(run_dir / "scores.csv", index=False)
         last = auroc(labels, scores)
-        pd.DataFrame({"meta_epoch": [1, 2], "epoch": [2, 4], "train_loss": [1.0, 0.6], "auroc": [last - 0.05, last],
-                      "seconds": [1.0, 2.0]}).to_csv(run_dir / "history.csv", index=False)
-        dataset, category = spec_names(cfg.data)
-        metrics = dict(auroc_last=last, auroc_best=last, best_epoch=2, train_seconds=2.0, eval_seconds=0.3,
-                       train_images_per_s=25.0, test_images_per_s=50.0, peak_rss_mb=700.0, n_train=20, n_test=16,
-                       attention=cfg.attention, seed=cfg.seed, dataset=dataset, category=category,
-                       threshold=0.9, threshold_method="youden", device="cpu")
-        (run_dir / "metrics.json").write_text(json.dumps(metrics))
+        metrics = write_run(cfg, run_dir, labels, scores, [last - 0.05, last], paths=[f"img{i}.png" for i in range(16)],
+                            defect="rust", n_train=20, train_seconds=2.0, eval_seconds=0.3, train_images_per_s=25.0,
+                            test_images_per_s=50.0, peak_rss_mb=700.0, threshold=0.9)
         return metrics
 
     return runner
