@@ -149,7 +149,8 @@ def choose_threshold(method: str = "val_fpr", *, val_scores=None, train_scores=N
                      quantile: float = DEFAULT_QUANTILE) -> Threshold:
     """The threshold `method` gives, with fallbacks said in its text.
 
-    val_fpr needs `val_scores`; with none (None or empty: val_fraction 0) it falls back to train_quantile.
+    val_fpr needs `val_scores` (the validation split's scores); with none (None or empty: val_fraction 0) it
+    falls back to train_quantile.
     youden needs `test_labels` and `test_scores` holding both classes; else it falls back to train_quantile.
     train_quantile needs `train_scores`. When `val_scores` are given, the result's `val_fpr` and `n_val`
     record the validation FPR at the chosen threshold, whichever method chose it.
@@ -164,7 +165,8 @@ def choose_threshold(method: str = "val_fpr", *, val_scores=None, train_scores=N
         if (y == 0).any() and (y == 1).any():
             return _with_val(youden_threshold(test_labels, test_scores), val_scores if has_val else None)
     # Fallback (or the request itself): train_quantile.
-    why = {"val_fpr": "There is no validation split (val_fraction 0), so val_fpr cannot be used",
+    why = {"val_fpr": ("There are no validation images (val_fraction 0, or none were scored), so val_fpr "
+                       "cannot be used"),
            "youden": "The test labels hold only one class (or none were given), so Youden's J cannot be computed"}
     if train_scores is None or np.asarray(train_scores).size == 0:
         if method == "train_quantile":

@@ -60,7 +60,7 @@ def test_no_validation_split_falls_back_to_train_quantile_and_says_so():
     for val in (None, []):
         t = choose_threshold("val_fpr", val_scores=val, train_scores=train, quantile=0.9)
         assert (t.value, t.method, t.requested) == (90.0, "train_quantile", "val_fpr")
-        assert t.text.startswith("There is no validation split (val_fraction 0)") and "quantile" in t.text
+        assert t.text.startswith("There are no validation images (val_fraction 0") and "quantile" in t.text
         assert t.val_fpr is None and t.n_val == 0
     with pytest.raises(AdnkitError, match="no training scores") as err:
         choose_threshold("val_fpr", val_scores=None)
@@ -91,7 +91,7 @@ def test_as_dict_is_json_ready():
     assert set(d) == {"threshold", "threshold_method", "threshold_requested", "threshold_note",
                       "threshold_target_fpr", "threshold_val_fpr", "n_val"}
     assert d["threshold"] == 199.0 and d["threshold_method"] == "val_fpr" and d["threshold_val_fpr"] == 0.01
-    assert isinstance(Threshold(1.0, "youden", "youden", "x").as_dict()["threshold_target_fpr"], type(None))
+    assert Threshold(1.0, "youden", "youden", "x").as_dict()["threshold_target_fpr"] is None
 
 
 def test_rates_at_a_threshold_by_hand():
