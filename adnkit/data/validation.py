@@ -33,8 +33,11 @@ def validation_order(paths: list[Path]) -> list[int]:
     that relative path (posix spelling, so Windows and Linux agree)."""
     if not paths:
         return []
-    common = Path(os.path.commonpath([str(Path(p).parent) for p in paths]))
-    names = [PurePath(os.path.relpath(p, common)).as_posix() for p in paths]
+    try:
+        common = Path(os.path.commonpath([str(Path(p).parent) for p in paths]))
+        names = [PurePath(os.path.relpath(p, common)).as_posix() for p in paths]
+    except ValueError:  # Windows paths on different drives share no folder: fall back to the file names
+        names = [Path(p).name for p in paths]
     return sorted(range(len(paths)), key=lambda i: (zlib.crc32(names[i].encode("utf-8")), names[i]))
 
 
