@@ -102,9 +102,23 @@ class Config:
     channels_last: bool = True
     """channels-last memory format for the backbone on CUDA (ignored on CPU)."""
     num_workers: int = 0
-    threshold_method: str = "youden"
-    """How the decision threshold is chosen: youden (test ROC, needs both classes) or train_quantile."""
+    threshold_method: str = "val_fpr"
+    """How the decision threshold is chosen: val_fpr (at most target_fpr of the validation images called
+    defective; needs no test labels; train_quantile when val_fraction is 0), youden (maximises TPR - FPR on
+    the test set itself, so it is chosen on the test set) or train_quantile (a quantile of the training
+    images' scores, which sit low because the flow was fitted to them)."""
     threshold_quantile: float = 0.99
+
+    # --- validation split and label-free thresholds ------------------------------------------------------
+    val_fraction: float = 0.1
+    """Share of the good training images held out as a validation split (chosen from the file names: the
+    same for every seed and machine), never trained on; 0 turns it off. At most 0.5."""
+    val_min_images: int = 8
+    """The validation split holds at least this many images, where the training set allows it (a full
+    batch of training images is always kept)."""
+    target_fpr: float = 0.01
+    """threshold_method=val_fpr: the share of validation images allowed to score at or above the threshold,
+    i.e. the false-positive rate the threshold is set for."""
 
     # ----------------------------------------------------------------------------------------------------
     def __post_init__(self) -> None:
@@ -137,12 +151,20 @@ class Config:
                 raise ConfigError(f"{name}={getattr(self, name)}: must be at least 1; use --{_flag(name)} 1 or more")
         if self.pretrained not in ("imagenet", "random"):
             raise ConfigError(f"pretrained={self.pretrained!r}: use --pretrained imagenet or --pretrained random")
-        if self.threshold_method not in ("youden", "train_quantile"):
+        if self.threshold_method not in ("val_fpr", "youden", "train_quantile"):
             raise ConfigError(
-                f"threshold_method={self.threshold_method!r}: use --threshold-method youden or train_quantile"
+                f"threshold_method={self.threshold_method!r}: use --threshold-method val_fpr, youden or train_quantile"
             )
         if not 0 < self.threshold_quantile < 1:
             raise ConfigError(f"threshold_quantile={self.threshold_quantile}: must lie in (0, 1)")
+        # validation split and label-free thresholds
+        if not 0 <= self.val_fraction <= 0.5:
+            raise ConfigError(f"val_fraction={self.val_fraction}: must lie in [0, 0.5]; use --val-fraction 0.1 "
+                              f"(or 0 for no validation split)")
+        if self.val_min_images < 0:
+            raise ConfigError(f"val_min_images={self.val_min_images}: must be 0 or more; use --val-min-images 8")
+        if not 0 < self.target_fpr < 1:
+            raise ConfigError(f"target_fpr={self.target_fpr}: must lie in (0, 1); use --target-fpr 0.01")
         if self.min_image_side < 1:
             raise ConfigError(f"min_image_side={self.min_image_side}: must be at least 1; use --min-image-side 32")
         if self.lr <= 0 or self.clamp <= 0:

@@ -17,7 +17,7 @@ from sklearn.metrics import roc_auc_score, roc_curve
 
 from adnkit.errors import AdnkitError
 
-THRESHOLD_METHODS = ("youden", "train_quantile")
+THRESHOLD_METHODS = ("val_fpr", "youden", "train_quantile")
 
 # Columns of the table `summarize` returns (also returned, empty, when there is nothing to summarise).
 SUMMARY_COLUMNS = [
@@ -80,45 +80,23 @@ def roc_table(labels, scores) -> pd.DataFrame:
 
 # --- thresholds -------------------------------------------------------------------------------------------
 def choose_threshold(labels, scores, method: str = "youden", train_scores=None,
-                     quantile: float = 0.99) -> tuple[float, str]:
-    """A decision threshold (``score >= threshold`` means defective) and one sentence saying how it was chosen.
+                     quantile: float = 0.99, *, val_scores=None, target_fpr: float = 0.01) -> tuple[float, str]:
+    """A decision threshold (``score >= threshold`` means defective) and the sentence saying how it was chosen.
 
+    Delegates to adnkit.thresholds.choose_threshold (see there; it also returns the validation FPR):
+    val_fpr         at most `target_fpr` of the validation images (`val_scores`) called defective: needs no
+                    test labels; falls back to train_quantile without validation scores.
     youden          maximises TPR - FPR on the given (test) labels and scores: optimistic, since the test
                     set itself picks it. Falls back to train_quantile when the labels hold one class only.
     train_quantile  the `quantile` of the training images' scores (`train_scores`): needs no defective images.
     """
-    if method not in THRESHOLD_METHODS:
-        raise AdnkitError(f"threshold method {method!r} is unknown; use one of: {', '.join(THRESHOLD_METHODS)}")
-    y, s = _as_arrays(labels, scores)
-    if method == "youden" and _both_classes(y):
-        fpr, tpr, thr = roc_curve(y, s)
-        j = tpr - fpr
-        best = int(np.argmax(j))
-        threshold = float(thr[best])
-        if not np.isfinite(threshold):  # J is never positive: nothing separates; call only the top one defective
-            threshold = float(s.max())
-        return threshold, (
-            f"Threshold {threshold:.6g} maximises TPR - FPR (Youden's J = {j[best]:.3f}) on the test set itself, "
-            "so it was chosen on the test set and its accuracy is optimistic."
-        )
-    fallback = method == "youden"
-    if train_scores is None:
-        if fallback:
-            raise AdnkitError("youden needs good and defective test images, and no training scores were given "
-                              "for the train_quantile fallback; pass train_scores")
-        raise AdnkitError("train_quantile needs the training images' scores; pass train_scores")
-    if not 0 < quantile < 1:
-        raise AdnkitError(f"quantile={quantile}: must lie in (0, 1), e.g. 0.99")
-    t = np.asarray(train_scores, dtype=float).reshape(-1)
-    if t.size == 0 or not np.isfinite(t).all():
-        raise AdnkitError("train_scores must be a non-empty list of finite numbers")
-    threshold = float(np.quantile(t, quantile))
-    text = (f"Threshold {threshold:.6g} is the {quantile:.4g} quantile of {t.size} training-image scores, "
-            "so it needs no defective images.")
-    if fallback:
-        text = ("The test labels hold only one class, so Youden's J cannot be computed; instead, "
-                + text[0].lower() + text[1:])
-    return threshold, text
+    from adnkit.thresholds import choose_threshold as choose
+
+    if method in THRESHOLD_METHODS:
+        _as_arrays(labels, scores)  # the test scores are checked whichever method is used
+    chosen = choose(method, val_scores=val_scores, train_scores=train_scores, test_labels=labels,
+                    test_scores=scores, target_fpr=target_fpr, quantile=quantile)
+    return chosen.value, chosen.text
 
 
 def decisions(scores, threshold: float) -> np.ndarray:
@@ -127,16 +105,11 @@ def decisions(scores, threshold: float) -> np.ndarray:
 
 
 def confusion_at(labels, scores, threshold: float) -> dict:
-    """Counts and rates when ``score >= threshold`` is called defective. Rates with an empty denominator are NaN."""
-    y, s = _as_arrays(labels, scores)
-    pred = decisions(s, threshold) == "anomalous"
-    tp = int(np.sum(pred & (y == 1)))
-    fp = int(np.sum(pred & (y == 0)))
-    tn = int(np.sum(~pred & (y == 0)))
-    fn = int(np.sum(~pred & (y == 1)))
-    tpr = tp / (tp + fn) if tp + fn else float("nan")
-    fpr = fp / (fp + tn) if fp + tn else float("nan")
-    return dict(tp=tp, fp=fp, tn=tn, fn=fn, tpr=tpr, fpr=fpr, accuracy=(tp + tn) / y.size)
+    """Counts and rates when ``score >= threshold`` is called defective: tp, fp, tn, fn, tpr, fpr, accuracy,
+    precision, f1 (adnkit.thresholds.rates_at). Rates with an empty denominator are NaN."""
+    from adnkit.thresholds import rates_at
+
+    return rates_at(labels, scores, threshold)
 
 
 # --- summary over a benchmark ------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ def test_synth_then_describe_then_list(tmp_path, capsys):
     root = str(tmp_path)
     assert run_cli("data", "synth", "object-cli", "--data-root", root, *SMALL) == 0
     assert "synthetic:object-cli" in capsys.readouterr().out
-    assert run_cli("data", "describe", "synthetic:object-cli", "--data-root", root) == 0
+    assert run_cli("data", "describe", "synthetic:object-cli", "--data-root", root, "--val-fraction", "0") == 0
     out = capsys.readouterr().out
     assert "synthetic/object-cli" in out and "64x64" in out and "RGB" in out
     assert "train 3, test 7 (good 2, defective 5)" in out
@@ -48,9 +48,10 @@ def test_describe_reports_sizes_and_modes_of_a_folder(tmp_path, capsys):
     (tmp_path / "p" / "test" / "good").mkdir(parents=True)
     Image.new("RGB", (64, 64)).save(tmp_path / "p" / "test" / "good" / "a.png")
     with pytest.warns(UserWarning, match="AUROC is undefined"):
-        assert run_cli("data", "describe", str(tmp_path / "p")) == 0
+        assert run_cli("data", "describe", str(tmp_path / "p"), "--batch-size", "1") == 0
     out = capsys.readouterr().out
     assert "folder/p" in out and "L, RGB" in out and "60x50" in out
+    assert "train 2, val 1, test 1" in out  # 3 training images: 1 held out (never more than half for the minimum)
 
 
 def test_describe_bad_spec_is_a_data_error(tmp_path):

@@ -36,7 +36,10 @@ def test_split_is_the_same_for_every_call_and_seed(tmp_path):
     a = open_split("elpv:mono")
     b = load_split(Config(data="elpv:mono", seed=7, data_root=str(tmp_path)))  # decodes every image once
     c = load_split(Config(data="elpv:mono", seed=123, data_root=str(tmp_path)))
-    assert a.train == b.train == c.train and a.test == b.test == c.test
+    assert b.train == c.train and b.val == c.val and a.test == b.test == c.test
+    # 470 good training cells: 47 (val_fraction 0.1) are held out for validation, 423 are trained on.
+    assert (len(a.train), len(b.train), len(b.val)) == (470, 423, 47)
+    assert {s.path for s in b.train} | {s.path for s in b.val} == {s.path for s in a.train}
 
 
 def test_mono_and_poly_do_not_share_cells():

@@ -32,6 +32,8 @@ def make_category(root, n_train=4, n_good=2, defects=("scratch",), n_defect=2, m
 
 
 def cfg(spec, tmp_path, **kw):
+    """Config for layout tests on a few images: no validation split unless asked (test_data_validation.py)."""
+    kw.setdefault("val_fraction", 0.0)
     return Config(data=str(spec), data_root=str(tmp_path / "data_root"), **kw)
 
 

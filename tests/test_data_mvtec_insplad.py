@@ -89,7 +89,8 @@ def fake_insplad(base, asset_dir="vari-grip", good="good", defects=("bird-nest",
 ])
 def test_insplad_name_variants(tmp_path, asset_dir, good, spelled):
     fake_insplad(tmp_path / "insplad" / "unsupervised_anomaly_detection", asset_dir, good)
-    split = load_split(Config(data=f"insplad:{tmp_path / 'insplad'}/{spelled}", data_root=str(tmp_path)))
+    split = load_split(Config(data=f"insplad:{tmp_path / 'insplad'}/{spelled}", data_root=str(tmp_path),
+                              val_fraction=0))
     assert (split.name, split.dataset, split.category) == ("insplad/vari-grip", "insplad", "vari-grip")
     assert len(split.train) == 2 and [s.label for s in split.test] == [0, 1, 1]
     assert split.defects == ["bird-nest", "rust"]
@@ -99,19 +100,22 @@ def test_insplad_root_may_be_the_unsupervised_folder_or_nested(tmp_path):
     fake_insplad(tmp_path / "a")  # ROOT is the folder holding the assets
     fake_insplad(tmp_path / "b" / "Unsupervised-Anomaly-Detection" / "unsupervised_anomaly_detection")
     for root in ("a", "b"):
-        split = load_split(Config(data=f"insplad:{tmp_path / root}/vari-grip", data_root=str(tmp_path)))
+        split = load_split(Config(data=f"insplad:{tmp_path / root}/vari-grip", data_root=str(tmp_path),
+                                  val_fraction=0))
         assert len(split.test) == 3
     fake_insplad(tmp_path / "insplad", "yoke-suspension", defects=("rust",))
-    assert load_split(Config(data="insplad:yoke suspension", data_root=str(tmp_path))).name == \
+    assert load_split(Config(data="insplad:yoke suspension", data_root=str(tmp_path), val_fraction=0)).name == \
         "insplad/yoke-suspension"  # insplad:ASSET looks under <data_root>/insplad
 
 
 def test_insplad_unknown_asset_lists_what_is_there(tmp_path):
     fake_insplad(tmp_path / "uad")
     with pytest.raises(DataError, match=r"no InsPLAD-fault asset 'glass-insulator'; found \['vari-grip'\]"):
-        load_split(Config(data=f"insplad:{tmp_path / 'uad'}/glass-insulator", data_root=str(tmp_path)))
+        load_split(Config(data=f"insplad:{tmp_path / 'uad'}/glass-insulator", data_root=str(tmp_path),
+                          val_fraction=0))
     with pytest.raises(DataError, match="InsPLAD-fault folder not found"):
-        load_split(Config(data=f"insplad:{tmp_path / 'nothing'}/vari-grip", data_root=str(tmp_path)))
+        load_split(Config(data=f"insplad:{tmp_path / 'nothing'}/vari-grip", data_root=str(tmp_path),
+                          val_fraction=0))
 
 
 def test_verify_insplad(tmp_path):

@@ -31,7 +31,7 @@ def demo(tmp_path_factory):
 def test_default_set_layout_and_counts(demo):
     root, split = demo
     assert (split.name, split.dataset, split.category) == ("synthetic/demo", "synthetic", "demo")
-    assert len(split.train) == 60 and len(split.test) == 50
+    assert len(split.train) == 52 and len(split.val) == 8 and len(split.test) == 50  # of 60 good: 8 held out
     assert sum(s.label for s in split.test) == 30
     assert split.defects == sorted(SYNTHETIC_DEFECTS)
     with Image.open(split.train[0].path) as img:

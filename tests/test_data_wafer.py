@@ -41,12 +41,13 @@ def pkl(tmp_path):
 def test_conversion_layout_labels_and_warning(tmp_path, pkl, monkeypatch):
     monkeypatch.setattr(wafer, "_warned_pickle", False)
     with pytest.warns(DataWarning, match="pickle can run arbitrary code"):
-        split = load_split(Config(data=f"wm811k:{pkl}", data_root=str(tmp_path / "root")))
+        split = load_split(Config(data=f"wm811k:{pkl}", data_root=str(tmp_path / "root"), batch_size=4))
     assert (split.name, split.dataset, split.category) == ("wm811k/LSWMD", "wm811k", "LSWMD")
     out = tmp_path / "root" / "wm811k" / "LSWMD"
     assert all(s.path.is_relative_to(out) for s in split.train + split.test)
     good_test = [s for s in split.test if s.label == 0]
-    assert len(split.train) + len(good_test) == 30 and 0 < len(good_test) < 15
+    assert len(split.train) + len(split.val) + len(good_test) == 30 and 0 < len(good_test) < 15
+    assert len(split.val) == 8 and not {s.path for s in split.train} & {s.path for s in split.val}
     assert split.defects == ["Center", "Edge-Ring", "Near-full"]
     assert sum(s.label for s in split.test) == 4  # the two unlabelled maps are skipped
     assert not {s.path for s in split.train} & {s.path for s in split.test}
@@ -64,17 +65,17 @@ def test_maps_become_enlarged_grey_images(tmp_path):
 
 
 def test_second_call_uses_the_cache_and_the_split_is_deterministic(tmp_path, pkl, monkeypatch):
-    first = load_split(Config(data=f"wm811k:{pkl}", data_root=str(tmp_path / "a")))
+    first = load_split(Config(data=f"wm811k:{pkl}", data_root=str(tmp_path / "a"), val_fraction=0))
     stamp = first.train[0].path.stat().st_mtime_ns
 
     def no_unpickling(path):
         raise AssertionError("converted again")
 
     monkeypatch.setattr(wafer, "_read_pickle", no_unpickling)
-    again = load_split(Config(data=f"wm811k:{pkl}", data_root=str(tmp_path / "a")))
+    again = load_split(Config(data=f"wm811k:{pkl}", data_root=str(tmp_path / "a"), val_fraction=0))
     assert again.train == first.train and first.train[0].path.stat().st_mtime_ns == stamp
     monkeypatch.undo()
-    other = load_split(Config(data=f"wm811k:{pkl}", data_root=str(tmp_path / "b")))
+    other = load_split(Config(data=f"wm811k:{pkl}", data_root=str(tmp_path / "b"), val_fraction=0))
     names = lambda s: [(x.path.parent.name, x.path.name) for x in s.train + s.test]  # noqa: E731
     assert names(other) == names(first)
     with Image.open(first.train[0].path) as img:
@@ -82,9 +83,9 @@ def test_second_call_uses_the_cache_and_the_split_is_deterministic(tmp_path, pkl
 
 
 def test_changed_pickle_is_converted_again(tmp_path, pkl):
-    load_split(Config(data=f"wm811k:{pkl}", data_root=str(tmp_path / "r")))
+    load_split(Config(data=f"wm811k:{pkl}", data_root=str(tmp_path / "r"), val_fraction=0))
     lswmd_like(n_normal=40).to_pickle(pkl)
-    split = load_split(Config(data=f"wm811k:{pkl}", data_root=str(tmp_path / "r")))
+    split = load_split(Config(data=f"wm811k:{pkl}", data_root=str(tmp_path / "r"), val_fraction=0))
     assert len(split.train) + sum(1 for s in split.test if s.label == 0) == 40
 
 

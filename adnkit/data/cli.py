@@ -66,7 +66,7 @@ def cmd_list(args) -> int:
 def describe_split(split: Split) -> pd.DataFrame:
     """Images per split and defect with their sizes and modes (read from the file headers, fast)."""
     rows = []
-    for part, samples in (("train", split.train), ("test", split.test)):
+    for part, samples in (("train", split.train), ("val", split.val), ("test", split.test)):
         groups: dict[str, list] = {}
         for s in samples:
             groups.setdefault(s.defect, []).append(s)
@@ -86,12 +86,13 @@ def describe_split(split: Split) -> pd.DataFrame:
 
 def cmd_describe(args) -> int:
     cfg = Config(data=args.spec, data_root=args.data_root, skip_bad_images=args.skip_bad_images,
-                 min_image_side=args.min_image_side)
+                 min_image_side=args.min_image_side, val_fraction=args.val_fraction, batch_size=args.batch_size)
     split = load_split(cfg)
     print(f"{split.name}  (dataset {split.dataset}, category {split.category})")
     _print_table(describe_split(split))
     n_bad = sum(s.label for s in split.test)
-    print(f"train {len(split.train)}, test {len(split.test)} (good {len(split.test) - n_bad}, defective {n_bad})"
+    val = f", val {len(split.val)}" if split.val else ""
+    print(f"train {len(split.train)}{val}, test {len(split.test)} (good {len(split.test) - n_bad}, defective {n_bad})"
           + (f", skipped {len(split.ignored)} bad image(s)" if split.ignored else ""))
     return 0
 
@@ -146,6 +147,10 @@ def add_data_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("spec", help="a folder, mvtec:ROOT/CAT, insplad:ROOT/ASSET, elpv:mono, synthetic:NAME, ...")
     p.add_argument("--skip-bad-images", action="store_true", help="drop unreadable images with a warning")
     p.add_argument("--min-image-side", type=int, default=Config.__dataclass_fields__["min_image_side"].default)
+    p.add_argument("--val-fraction", type=float, default=Config.__dataclass_fields__["val_fraction"].default,
+                   help="share of the training images held out for validation, as training does (0 = none)")
+    p.add_argument("--batch-size", type=int, default=Config.__dataclass_fields__["batch_size"].default,
+                   help="the training batch: the validation split must leave at least this many training images")
     p.set_defaults(func=cmd_describe)
 
     p = sub.add_parser("verify", help="check a dataset folder against the published image counts")

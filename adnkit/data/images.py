@@ -147,17 +147,19 @@ def drop_bad(paths: list[Path], bad: dict[Path, str], *, skip: bool, where: str)
 
 
 def validate_split(split: Split, *, min_side: int = MIN_IMAGE_SIDE, skip: bool = False) -> Split:
-    """Decode every image of `split` now (a bad one is a DataError, or dropped with `skip`); return the split.
+    """Decode every image of `split` (train, val, test) now (a bad one is a DataError, or dropped with `skip`);
+    return the split.
 
     Also checks what the training loop needs: some training images and some good test images are left. A test
     set without defective images is allowed (an engineer may only have good ones) but warned about, since
     the AUROC is then undefined.
     """
-    paths = [s.path for s in split.train + split.test]
+    paths = [s.path for s in split.train + split.val + split.test]
     bad = check_images(paths, min_side)
     drop_bad(paths, bad, skip=skip, where=split.name)
     if bad:
         split.train = [s for s in split.train if s.path not in bad]
+        split.val = [s for s in split.val if s.path not in bad]
         split.test = [s for s in split.test if s.path not in bad]
         split.ignored = [*split.ignored, *(p for p in paths if p in bad)]
     if not split.train:

@@ -2,7 +2,9 @@
 
 Every loader (MVTec-layout folders, MVTec AD, InsPLAD-fault, wafer sets, WM-811K, ELPV, synthetic) returns a
 `Split`; the model and the training loop see nothing else. Training images are all defect-free (label 0);
-test images are labelled 0 ("good") or 1 (any defect folder), as in DifferNet.
+test images are labelled 0 ("good") or 1 (any defect folder), as in DifferNet. `load_split` also holds some
+good training images out as a validation split (`val`, see adnkit.data.validation): never trained on, used to
+pick thresholds and models without test labels.
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ class Split:
     test: list[Sample]
     ignored: list[Path] = field(default_factory=list)
     """Files found but not used: bad images dropped with skip_bad_images (non-image files are not listed)."""
+    val: list[Sample] = field(default_factory=list)
+    """Good images taken out of the training set (label 0), never trained on; empty until load_split holds
+    them out (val_fraction > 0)."""
 
     @property
     def test_labels(self) -> list[int]:
@@ -54,9 +59,10 @@ class Split:
         return sorted({s.defect for s in self.test if s.label == 1})
 
     def counts(self) -> pd.DataFrame:
-        """Images per split and defect: columns split, defect, label, images."""
+        """Images per split ("train", "val" when there is one, "test") and defect: columns split, defect, label,
+        images."""
         rows = []
-        for part, samples in (("train", self.train), ("test", self.test)):
+        for part, samples in (("train", self.train), ("val", self.val), ("test", self.test)):
             per = Counter((s.defect, s.label) for s in samples)
             for (defect, label), n in sorted(per.items(), key=lambda kv: (kv[0][1], kv[0][0])):
                 rows.append({"split": part, "defect": defect, "label": label, "images": n})
@@ -64,7 +70,7 @@ class Split:
 
     def __repr__(self) -> str:  # the default repr would print thousands of samples
         n_bad = sum(s.label for s in self.test)
-        return (f"Split({self.name!r}, train={len(self.train)}, test={len(self.test)} "
+        return (f"Split({self.name!r}, train={len(self.train)}, val={len(self.val)}, test={len(self.test)} "
                 f"(good {len(self.test) - n_bad}, defective {n_bad}), defects={self.defects})")
 
 

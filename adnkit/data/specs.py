@@ -21,6 +21,7 @@ from adnkit.data.insplad import load_insplad
 from adnkit.data.mvtec import load_mvtec
 from adnkit.data.samples import Split, subset_train
 from adnkit.data.synthetic import load_synthetic
+from adnkit.data.validation import hold_out_validation
 from adnkit.data.wafer import load_wafer, load_wm811k
 from adnkit.errors import DataError
 
@@ -82,13 +83,16 @@ def open_split(spec: str, *, data_root: str | Path = "data", elpv_defect_thresho
 
 
 def load_split(cfg) -> Split:
-    """The split `cfg.data` names, training subset applied (`max_train_images`, `seed`) and every image checked.
+    """The split `cfg.data` names, validation split held out (`val_fraction`, `val_min_images`, from the file
+    names only), then the training subset applied to the rest (`max_train_images`, `seed`), every image checked.
 
-    Reads cfg.data, data_root, skip_bad_images, max_train_images, seed, min_image_side, elpv_defect_threshold
-    and elpv_test_good_fraction. Raises DataError (one line: what and how to fix) for anything unusable.
+    Reads cfg.data, data_root, skip_bad_images, val_fraction, val_min_images, batch_size, max_train_images,
+    seed, min_image_side, elpv_defect_threshold and elpv_test_good_fraction. Raises DataError (one line: what
+    and how to fix) for anything unusable.
     """
     split = open_split(cfg.data, data_root=cfg.data_root, elpv_defect_threshold=cfg.elpv_defect_threshold,
                        elpv_test_good_fraction=cfg.elpv_test_good_fraction)
+    split = hold_out_validation(split, cfg.val_fraction, cfg.val_min_images, cfg.batch_size)
     split = subset_train(split, cfg.max_train_images, cfg.seed)
     return validate_split(split, min_side=getattr(cfg, "min_image_side", MIN_IMAGE_SIDE),
                           skip=cfg.skip_bad_images)
