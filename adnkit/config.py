@@ -119,6 +119,11 @@ class Config:
     target_fpr: float = 0.01
     """threshold_method=val_fpr: the share of validation images allowed to score at or above the threshold,
     i.e. the false-positive rate the threshold is set for."""
+    select: str = "last"
+    """Which model the run keeps: last (after the final epoch) or val (the evaluation with the lowest
+    validation loss: chosen without test labels; needs a validation split)."""
+    bootstrap_resamples: int = 1000
+    """Resamples of the bootstrap interval of the test AUROC (auroc_last_ci)."""
 
     # ----------------------------------------------------------------------------------------------------
     def __post_init__(self) -> None:
@@ -165,6 +170,14 @@ class Config:
             raise ConfigError(f"val_min_images={self.val_min_images}: must be 0 or more; use --val-min-images 8")
         if not 0 < self.target_fpr < 1:
             raise ConfigError(f"target_fpr={self.target_fpr}: must lie in (0, 1); use --target-fpr 0.01")
+        if self.select not in ("last", "val"):
+            raise ConfigError(f"select={self.select!r}: use --select last or --select val")
+        if self.select == "val" and self.val_fraction == 0:
+            raise ConfigError("select=val picks the model on the validation split, but val_fraction is 0; "
+                              "use --val-fraction 0.1, or --select last")
+        if self.bootstrap_resamples < 100:
+            raise ConfigError(f"bootstrap_resamples={self.bootstrap_resamples}: use at least 100 "
+                              "(--bootstrap-resamples 1000)")
         if self.min_image_side < 1:
             raise ConfigError(f"min_image_side={self.min_image_side}: must be at least 1; use --min-image-side 32")
         if self.lr <= 0 or self.clamp <= 0:

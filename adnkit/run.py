@@ -41,7 +41,7 @@ _ERROR = "error.txt"
 
 # Settings added after the first release, with the value that reproduces what older runs did. A run folder
 # whose config.json lacks one of these was made before it existed and keeps its old behaviour.
-LEGACY_DEFAULTS: dict[str, object] = {}
+LEGACY_DEFAULTS: dict[str, object] = {"val_fraction": 0.0, "threshold_method": "youden"}
 
 BEST_NOTE = "best = max over evaluations on the test set, as in the papers; last = after the final epoch"
 """What auroc_best and auroc_last mean, said once: metrics.json, the summary and the CLI print it."""
@@ -56,6 +56,10 @@ class HistoryRow:
     train_loss: float
     auroc: float
     seconds: float
+    val_loss: float = math.nan
+    """Mean negative log-likelihood (the training loss) of the validation images' test views."""
+    val_score_mean: float = math.nan
+    """Mean anomaly score of the validation images."""
 
 
 @dataclass
@@ -86,6 +90,32 @@ class Metrics:
     weights_source: str = ""
     meta_epochs: int = 0
     adnkit_version: str = ""
+    # --- the validation protocol: numbers chosen without test labels, and how far they could move ----------
+    auroc_val_selected: float = math.nan
+    """Test AUROC at the evaluation with the lowest validation loss (chosen without test labels)."""
+    val_selected_epoch: int = 0
+    selected: str = "last"
+    """Which model model.pt and scores.csv hold: last or val (the val-selected one)."""
+    auroc_last_ci: list = field(default_factory=lambda: [math.nan, math.nan])
+    """95% bootstrap interval of auroc_last (stratified, fixed seed)."""
+    aupr: float = math.nan
+    f1_max: float = math.nan
+    fpr_at_95_tpr: float = math.nan
+    test_tpr: float = math.nan
+    test_fpr: float = math.nan
+    test_precision: float = math.nan
+    test_f1: float = math.nan
+    threshold_kind: str = ""
+    """The method that chose the threshold: val_fpr, youden or train_quantile (after any fallback)."""
+    threshold_requested: str = ""
+    """The method asked for (threshold_method in config.json)."""
+    threshold_target_fpr: float = math.nan
+    """val_fpr: the validation false-positive rate the threshold was set for."""
+    threshold_val_fpr: float = math.nan
+    """The share of validation images at or above the threshold."""
+    n_val: int = 0
+    notes: dict = field(default_factory=dict)
+    """What each number means, in words."""
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -102,7 +132,8 @@ class Metrics:
         typed = {}
         for name, f in known.items():
             if name in values:
-                typed[name] = _coerce(name, values[name], f.type, source, "rerun the run")
+                value = math.nan if values[name] is None and f.type == "float" else values[name]  # JSON null
+                typed[name] = _coerce(name, value, f.type, source, "rerun the run")
         return cls(**typed, extra={k: v for k, v in values.items() if k not in known})
 
     def get(self, key: str, default=None):
@@ -281,7 +312,7 @@ def read_config(path: str | Path) -> Config:
         raise ConfigError(f"{path}: {err}") from None
 
 
-def _coerce(name: str, value, kind, source: str, fix: str):
+def _coerce(name: str, value, kind, source: str, fix: str):  # noqa: C901 - one branch per JSON type
     """`value` as read from JSON, checked against the annotated type `kind` (a string, since annotations are
     postponed): int, float, bool, str, or tuple[...] of those."""
     kind = str(kind).replace("typing.", "")
@@ -295,6 +326,8 @@ def _coerce(name: str, value, kind, source: str, fix: str):
         value = float(value) if ok else value
     elif kind == "str":
         ok = isinstance(value, str)
+    elif kind in ("list", "dict"):
+        ok = isinstance(value, list if kind == "list" else dict)
     elif kind.startswith("tuple"):
         item = "float" if "float" in kind else "int" if "int" in kind else "str"
         ok = isinstance(value, (list, tuple)) and all(

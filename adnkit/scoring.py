@@ -21,6 +21,7 @@ import torch
 
 from adnkit.config import Config
 from adnkit.features import AngleFn, embed_views, fixed_angle_fn, pooled_angle_fn, views_of
+from adnkit.flow import nll_loss
 from adnkit.views import fixed_angles
 
 ROWS_PER_BATCH = 96
@@ -75,3 +76,16 @@ def score_images(model, images: torch.Tensor, angles=None) -> torch.Tensor:
     with torch.set_grad_enabled(torch.is_grad_enabled() and images.requires_grad):
         z, _ = model(views_of(images, table))
         return model.view_scores(z).view(n, table.shape[1]).mean(dim=1)
+
+
+@torch.no_grad()
+def mean_nll(model, embeddings: torch.Tensor, rows_per_batch: int = 4096) -> float:
+    """The training loss (adnkit.flow.nll_loss) over view embeddings [N, V, D], averaged over all N * V rows:
+    the validation loss that selects a model without test labels."""
+    flat = embeddings.reshape(-1, embeddings.shape[-1])
+    total = 0.0
+    for start in range(0, len(flat), rows_per_batch):
+        rows = flat[start:start + rows_per_batch].to(model.device)
+        z, log_jac_det = model.flow_forward(rows)
+        total += float(nll_loss(z, log_jac_det)) * len(rows)
+    return total / max(len(flat), 1)

@@ -56,7 +56,8 @@ def test_run_folder_holds_the_contract(finished_run):
     assert 0 <= stored["auroc_last"] <= 1 and 1 <= stored["best_epoch"] <= 3
     assert stored["auroc_best"] == max(pd.read_csv(out / "history.csv")["auroc"])
     history = pd.read_csv(out / "history.csv")
-    assert list(history.columns) == ["meta_epoch", "epoch", "train_loss", "auroc", "seconds"]
+    assert list(history.columns) == ["meta_epoch", "epoch", "train_loss", "auroc", "seconds", "val_loss",
+                                     "val_score_mean"]
     assert list(history["meta_epoch"]) == [1, 2, 3]
     scores = pd.read_csv(out / "scores.csv")
     assert list(scores.columns) == ["path", "label", "defect", "score"]
@@ -83,7 +84,8 @@ def test_score_command_agrees_with_training_scores(finished_run):
     assert fresh["score"].to_numpy() == pytest.approx(table["score"].to_numpy(), rel=1e-4, abs=1e-5)
     assert set(fresh["decision"]) <= {"good", "anomalous"}
     assert ((fresh["score"] >= run.threshold) == (fresh["decision"] == "anomalous")).all()
-    assert "test set" in run.threshold_method or "quantile" in run.threshold_method
+    assert ("test set" in run.threshold_method or "quantile" in run.threshold_method
+            or "validation images" in run.threshold_method)
 
 
 def test_resume_after_interrupt_gives_the_same_weights(finished_run, data_root, tmp_path, monkeypatch):
