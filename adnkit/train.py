@@ -1,6 +1,6 @@
 """Training: run_training(cfg, out_dir) fits the flow, evaluates after every meta epoch and writes the run.
 
-What a run folder holds (the contract of DESIGN.md): config.json, history.csv (one row per evaluation),
+What a run folder holds (the contract in docs/design.md): config.json, history.csv (one row per evaluation),
 metrics.json, model.pt (weights + decision threshold), scores.csv (path, label, defect, score of every test
 image under the last model) and checkpoint.pt (resume state, rewritten atomically after every meta epoch, so
 a crash or Ctrl-C loses at most one meta epoch; `resume=True` continues from it).
@@ -157,8 +157,8 @@ def run_training(cfg: Config, out_dir: str | Path, resume: bool = False, progres
     save_text(cfg.to_json() + "\n", out / "config.json")
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    train_set = ImageDataset(split.train, cfg.image_size)
-    test_set = ImageDataset(split.test, cfg.image_size)
+    train_set = ImageDataset(split.train, cfg.image_size, min_side=cfg.min_image_side)
+    test_set = ImageDataset(split.test, cfg.image_size, min_side=cfg.min_image_side)
     labels = np.array([s.label for s in split.test])
 
     model = DifferNet(cfg, progress=progress).to(device)

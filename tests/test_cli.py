@@ -33,6 +33,18 @@ def test_every_config_field_is_a_train_flag():
         assert f"--{name.replace('_', '-')}" in flags
 
 
+def test_help_shows_the_values_of_the_preset_that_applies(capsys):
+    """train's default preset is cpu: its value comes first, then the other presets' (not Config()'s 448)."""
+    for command in ("train", "bench"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        out = " ".join(capsys.readouterr().out.split())  # argparse wraps the help text
+        assert "--image-size VALUE [cpu preset: 160; paper: 448; ci: 128]" in out
+        assert "[cpu preset: cpu; paper: auto; ci: cpu]" in out  # --device
+        assert "[every preset: 0.0002]" in out  # --lr, the same everywhere
+        assert "default 448" not in out
+
+
 def test_train_then_score_end_to_end(tmp_path):
     out = tmp_path / "run"
     done = run_cli("train", "--data", "synthetic:cli", "--data-root", str(tmp_path / "data"), "--attention", "se",

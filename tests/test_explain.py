@@ -122,12 +122,12 @@ def test_frozen_backbone_pitfall(variants, odd_image):
 
 def test_constant_maps_raise_or_warn_loudly():
     with pytest.raises(E.BlankMapError, match="constant"):
-        E._check_map(np.zeros((4, 4)), "test map", "raise")
+        E.check_map(np.zeros((4, 4)), "test map", "raise")
     with pytest.raises(E.BlankMapError, match="non-finite"):
-        E._check_map(np.full((4, 4), np.nan), "test map", "raise")
+        E.check_map(np.full((4, 4), np.nan), "test map", "raise")
     with pytest.warns(E.BlankMapWarning, match="BLANK MAP"):
-        assert E._check_map(np.ones((4, 4)), "test map", "warn") is False
-    assert E._check_map(np.eye(4), "test map", "raise") is True
+        assert E.check_map(np.ones((4, 4)), "test map", "warn") is False
+    assert E.check_map(np.eye(4), "test map", "raise") is True
 
 
 def test_mask_agreement_on_hand_made_maps():
