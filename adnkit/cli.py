@@ -36,7 +36,8 @@ def _field_doc(name: str, default_preset: str = "cpu") -> str:
         text = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
         return (text or "''").replace("%", "%%")  # argparse %-formats help texts
 
-    values = {p: shown(getattr(preset(p), name)) for p in (default_preset, *(p for p in PRESETS if p != default_preset))}
+    order = (default_preset, *(p for p in PRESETS if p != default_preset))
+    values = {p: shown(getattr(preset(p), name)) for p in order}
     if len(set(values.values())) == 1:
         where = f"every preset: {values[default_preset]}"
     else:

@@ -45,6 +45,7 @@ def test_help_shows_the_values_of_the_preset_that_applies(capsys):
         assert "default 448" not in out
 
 
+@pytest.mark.slow  # a subprocess: a fresh interpreter imports torch
 def test_train_then_score_end_to_end(tmp_path):
     out = tmp_path / "run"
     done = run_cli("train", "--data", "synthetic:cli", "--data-root", str(tmp_path / "data"), "--attention", "se",
@@ -61,6 +62,7 @@ def test_train_then_score_end_to_end(tmp_path):
     assert (tmp_path / "s.csv").read_text().startswith("path,score,decision")
 
 
+@pytest.mark.slow  # a subprocess per case
 @pytest.mark.parametrize("args, names", [
     (["train", "--data", "/no/such/folder", "--preset", "ci", "--out", "X"], "/no/such/folder"),
     (["train", "--data", "synthetic:x", "--preset", "ci", "--image-size", "100", "--scales", "3", "--out", "X"],
@@ -77,6 +79,7 @@ def test_user_errors_are_one_line_with_status_2(tmp_path, args, names):
     assert names in lines[0]
 
 
+@pytest.mark.slow  # a subprocess: a fresh interpreter imports torch
 def test_no_gpu_when_one_is_asked_for(tmp_path):
     import torch
 

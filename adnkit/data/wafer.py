@@ -133,7 +133,7 @@ def convert_wm811k(pkl: str | Path, out_dir: str | Path, *, min_side: int = WM81
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     written = 0
-    for index, wafer_map, failure in tqdm(zip(frame.index, frame["waferMap"], frame["failureType"]),
+    for index, wafer_map, failure in tqdm(zip(frame.index, frame["waferMap"], frame["failureType"], strict=True),
                                           total=len(frame), desc=f"wm811k {pkl.name}", disable=not progress):
         label = _failure_type(failure)
         if label is None:
