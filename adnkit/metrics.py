@@ -256,8 +256,8 @@ def auroc_standard_error(auc: float, n_defective: int, n_good: int) -> float:
 
     Hanley & McNeil (1982), Radiology 143:29-36: with Q1 = A / (2 - A) and Q2 = 2 A^2 / (1 + A),
     SE^2 = (A (1 - A) + (n_defective - 1)(Q1 - A^2) + (n_good - 1)(Q2 - A^2)) / (n_defective * n_good).
-    It says how far one test set's AUROC may lie from the detector's true one (about +-2 SE); differences
-    between variants smaller than that are noise of the test set, whatever the seeds say."""
+    It says how far the AUROC measured on one test set of this size may lie from the detector's AUROC on
+    all such images (about +-2 SE for a 95% interval, normal approximation)."""
     a = float(auc)
     if not 0.0 <= a <= 1.0:
         raise AdnkitError(f"auc={auc}: an AUROC lies in [0, 1]")

@@ -95,11 +95,13 @@ def resolve_layer(model, layer="last") -> int:
 def _run_cam(cam, x: torch.Tensor, where: str):
     """cam(x) with the anomaly score as every image's target; None when no gradient reached the layer.
 
-    Version workaround: pytorch-grad-cam 1.5.x (seen with 1.5.7) does not report a layer without gradient,
-    it fails deep inside on the missing gradients (AttributeError on None, or an IndexError); older versions
-    return an all-zero map. cam_map checks the gradients itself right after, so here such a failure only
-    means "no map". This function can go (call cam(...) directly) once pytorch-grad-cam raises a clear error
-    for missing gradients, or once grad-cam <1.6 is no longer supported."""
+    Version workaround for grad-cam 1.5.x (seen with 1.5.7): when no gradient reached the layer (the input does
+    not require grad, the backbone is frozen), it does not say so but crashes inside get_cam_weights on
+    `grads = None` ("'NoneType' object has no attribute 'shape'"); older versions return an all-zero map.
+    cam_map checks the gradients itself right after this call, so such a crash only means "no map" here.
+    This function can go (call `cam(...)` directly) once every grad-cam version pyproject.toml allows reports
+    missing gradients with its own error, which 1.5.7 does not; tests/test_explain.py's
+    test_frozen_backbone_pitfall shows what the installed version does."""
     try:
         return cam(input_tensor=x, targets=[score_target] * x.shape[0])
     except (AttributeError, TypeError, IndexError, ValueError) as err:
