@@ -3,7 +3,7 @@
 PY := .venv/bin/python
 export PYTHONHASHSEED := 0
 
-.PHONY: setup demo test clean
+.PHONY: setup demo test test-fast lint clean
 
 setup:
 	@bash scripts/setup_env.sh
@@ -13,7 +13,14 @@ demo: setup
 
 # Notebooks run at the ci preset (seconds per training run) under nbval.
 test: setup
-	ADNKIT_PRESET=ci $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
+	$(PY) -m ruff check adnkit tests benchmarks && ADNKIT_PRESET=ci $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
+
+# While changing code: the tests not marked slow (no notebooks, no real training runs), under a minute.
+test-fast: setup
+	ADNKIT_PRESET=ci $(PY) -m pytest -m "not slow" tests -q -p no:cacheprovider
+
+lint: setup
+	$(PY) -m ruff check adnkit tests benchmarks
 
 clean:
 	rm -rf .venv runs

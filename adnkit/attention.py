@@ -4,7 +4,7 @@ Every block maps a feature map [B, C, H, W] to a re-weighted map of the same sha
 after a ReLU of AlexNet. AttentDifferNet (Vieira e Silva et al., WACV 2024) uses SE and CBAM; ECA and
 coordinate attention are here to ask whether a newer block helps more.
 
-The papers leave some choices open (REFERENCE.md); they are plain arguments here:
+The papers leave some choices open (docs/method.md); they are plain arguments here:
   SE reduction (authors' lab code: 2), CBAM reduction (16), CBAM spatial kernel (lab code 49, CBAM paper 7),
   CBAM residual `out + x` (lab code on, CBAM paper off).
 """

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
-import re
 import time
 import traceback
 from collections.abc import Callable, Iterable
@@ -28,7 +26,9 @@ from tqdm.auto import tqdm
 import adnkit
 from adnkit.checkpoint import save_text
 from adnkit.config import Config
+from adnkit.data.specs import spec_names
 from adnkit.errors import AdnkitError, DataError
+from adnkit.formatting import pm, safe_name
 from adnkit.metrics import SUMMARY_COLUMNS, summarize
 from adnkit.run import BEST_NOTE, Run
 
@@ -92,29 +92,9 @@ def expand_specs(specs: Iterable[str], data_root: str | Path = "data") -> list[s
     return list(dict.fromkeys(out))
 
 
-def spec_names(spec: str) -> tuple[str, str]:
-    """(dataset, category) named by a spec: mvtec:ROOT/bottle -> (mvtec, bottle), elpv:mono -> (elpv, mono),
-    synthetic:NAME -> (synthetic, NAME), folder:PATH or a bare path -> (folder, last folder name)."""
-    prefix, sep, rest = str(spec).partition(":")
-    if not sep or len(prefix) == 1 or not prefix.isidentifier():  # a bare path (or a Windows drive letter)
-        dataset, rest = "folder", str(spec)
-    else:
-        dataset = prefix
-    if dataset in ("elpv", "synthetic"):
-        return dataset, rest
-    path = Path(rest)
-    name = path.name if path.name not in ("", ".", "..") else path.resolve().name
-    return dataset, name or rest
-
-
-def sanitize(name: str) -> str:
-    """A file-name-safe version of `name`: characters outside [A-Za-z0-9_.-] become '_'."""
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", str(name)) or "_"
-
-
 def _run_names(specs: list[str]) -> dict[str, str]:
     """spec -> '<dataset>-<category>', with a short hash added where two specs would share a name."""
-    names = {s: sanitize("-".join(spec_names(s))) for s in specs}
+    names = {s: safe_name("-".join(spec_names(s))) for s in specs}
     counts = pd.Series(list(names.values())).value_counts()
     return {s: (n if counts[n] == 1 else f"{n}-{hashlib.sha1(s.encode()).hexdigest()[:6]}")
             for s, n in names.items()}
@@ -214,7 +194,7 @@ def run_bench(specs: Iterable[str], attentions: Iterable[str], seeds: Iterable[i
         for attention in attentions:
             for seed in seeds:
                 cfg = base_cfg.replace(data=spec, attention=attention, seed=seed)
-                run_dir = out_dir / "runs" / f"{names[spec]}-{sanitize(attention)}-seed{seed}"
+                run_dir = out_dir / "runs" / f"{names[spec]}-{safe_name(attention)}-seed{seed}"
                 cells.append(dict(cfg=cfg, run_dir=run_dir, row=dict(
                     dataset=dataset, category=category, spec=spec, attention=attention, seed=seed,
                     status="pending", reason="", run_dir=run_dir.relative_to(out_dir).as_posix(), reused=False)))
@@ -285,15 +265,6 @@ def _run_cells(cells: list[dict], rows: list[dict], bar, runner: Runner, out_dir
 
 
 # --- terminal output -----------------------------------------------------------------------------------------
-def _pm(mean, std, scale=100.0, signed=False) -> str:
-    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
-        return "-"
-    text = f"{scale * mean:+.2f}" if signed else f"{scale * mean:.2f}"
-    if std is not None and not (isinstance(std, float) and math.isnan(std)):
-        text += f" +- {scale * std:.2f}"
-    return text
-
-
 def format_summary(summary: pd.DataFrame) -> str:
     """A compact text table of a summary (adnkit.metrics.summarize): AUROC in percent, mean +- std over seeds."""
     if summary is None or summary.empty:
@@ -303,10 +274,10 @@ def format_summary(summary: pd.DataFrame) -> str:
         "category": summary["category"],
         "attention": summary["attention"],
         "seeds": summary["n_seeds"],
-        "AUROC last (%)": [_pm(m, s) for m, s in zip(summary["auroc_last_mean"], summary["auroc_last_std"])],
-        "AUROC best (%)": [_pm(m, s) for m, s in zip(summary["auroc_best_mean"], summary["auroc_best_std"])],
+        "AUROC last (%)": [pm(m, s) for m, s in zip(summary["auroc_last_mean"], summary["auroc_last_std"])],
+        "AUROC best (%)": [pm(m, s) for m, s in zip(summary["auroc_best_mean"], summary["auroc_best_std"])],
         "gain best vs none (points)": [
-            _pm(m, s, signed=True) for m, s in zip(summary["gain_best_mean"], summary["gain_best_std"])],
+            pm(m, s, signed=True) for m, s in zip(summary["gain_best_mean"], summary["gain_best_std"])],
     })
     lines = [
         "Image AUROC, mean +- std over seeds",

@@ -29,9 +29,20 @@ def add_config_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()
         group.add_argument(f"--{_flag(name)}", dest=f"cfg_{name}", metavar="VALUE", default=None, help=doc)
 
 
-def _field_doc(name: str) -> str:
-    doc = field_docs().get(name, "")
-    return f"{doc} [default {getattr(Config(), name)!r}; presets may change it]".strip()
+def _field_doc(name: str, default_preset: str = "cpu") -> str:
+    """The field's docstring and its value under each preset, the one that applies first (train, bench and
+    demo default to --preset cpu): "... [cpu preset: 160; paper: 448; ci: 128]", or "[every preset: 0.0002]"."""
+    def shown(value) -> str:
+        text = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+        return (text or "''").replace("%", "%%")  # argparse %-formats help texts
+
+    order = (default_preset, *(p for p in PRESETS if p != default_preset))
+    values = {p: shown(getattr(preset(p), name)) for p in order}
+    if len(set(values.values())) == 1:
+        where = f"every preset: {values[default_preset]}"
+    else:
+        where = "; ".join(f"{p}{' preset' if p == default_preset else ''}: {v}" for p, v in values.items())
+    return f"{field_docs().get(name, '')} [{where}]".strip()
 
 
 def config_from_args(args: argparse.Namespace, **fixed) -> Config:

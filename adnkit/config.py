@@ -1,7 +1,7 @@
 """Every setting of a run in one dataclass, with named presets.
 
 Presets:
-  "paper"  DifferNet's published recipe (REFERENCE.md): 448 px, 3 scales, 8 GLOW blocks of width 2048,
+  "paper"  DifferNet's published recipe (docs/method.md): 448 px, 3 scales, 8 GLOW blocks of width 2048,
            24 meta epochs x 8 sub epochs, batch 24 x 4 rotations, 64 test rotations. Meant for a GPU.
   "cpu"    A laptop in minutes: 160 px at 2 scales, a narrower flow, fewer epochs and rotations.
   "ci"     Seconds: tiny images and a tiny flow, for tests and notebook validation.

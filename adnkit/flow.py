@@ -40,7 +40,8 @@ def subnet_constructor(hidden: int, hidden_layers: int):
     return build
 
 
-def build_flow(dim: int, blocks: int = 8, hidden: int = 2048, hidden_layers: int = 3, clamp: float = 3.0) -> Ff.SequenceINN:
+def build_flow(dim: int, blocks: int = 8, hidden: int = 2048, hidden_layers: int = 3,
+               clamp: float = 3.0) -> Ff.SequenceINN:
     """The flow as a FrEIA SequenceINN: flow(x) -> (z, log|det J|) with log-det of shape [B].
 
     Note: PermuteRandom reseeds numpy's global generator (np.random.seed(k)); seed your own generators after.
@@ -63,4 +64,15 @@ def nll_loss(z: torch.Tensor, log_jac_det: torch.Tensor) -> torch.Tensor:
 
 
 def count_parameters(module: nn.Module) -> int:
+    """The number of parameters (trainable or not) of a module."""
     return sum(p.numel() for p in module.parameters())
+
+
+def flow_parameters(cfg) -> int:
+    """Parameters of the flow a Config builds (embedding_dim, flow_blocks, flow_hidden, flow_hidden_layers).
+
+    Built on the meta device: shapes only, no memory, so even the paper preset's ~172 M-parameter flow is
+    counted instantly. Like build_flow, this reseeds numpy's global generator."""
+    with torch.device("meta"):
+        flow = build_flow(cfg.embedding_dim, cfg.flow_blocks, cfg.flow_hidden, cfg.flow_hidden_layers, cfg.clamp)
+    return count_parameters(flow)

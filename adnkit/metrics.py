@@ -221,3 +221,21 @@ def _complete_seed_means(frame: pd.DataFrame, cols: list[str], n_cats: pd.Series
         **{c: (c, "mean") for c in cols}, _n=("category", "nunique"))
     means = means.join(n_cats, on="dataset")
     return means[means["_n"] == means["n_cats"]][by + cols]
+
+
+# --- uncertainty of one AUROC ------------------------------------------------------------------------------
+def auroc_standard_error(auc: float, n_defective: int, n_good: int) -> float:
+    """Standard error of an AUROC measured on n_defective defective and n_good good test images.
+
+    Hanley & McNeil (1982), Radiology 143:29-36: with Q1 = A / (2 - A) and Q2 = 2 A^2 / (1 + A),
+    SE^2 = (A (1 - A) + (n_defective - 1)(Q1 - A^2) + (n_good - 1)(Q2 - A^2)) / (n_defective * n_good).
+    It says how far the AUROC measured on one test set of this size may lie from the detector's AUROC on
+    all such images (about +-2 SE for a 95% interval, normal approximation)."""
+    a = float(auc)
+    if not 0.0 <= a <= 1.0:
+        raise AdnkitError(f"auc={auc}: an AUROC lies in [0, 1]")
+    if int(n_defective) < 1 or int(n_good) < 1:
+        raise AdnkitError(f"n_defective={n_defective}, n_good={n_good}: need at least one image of each class")
+    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+    var = (a * (1 - a) + (n_defective - 1) * (q1 - a * a) + (n_good - 1) * (q2 - a * a)) / (n_defective * n_good)
+    return float(np.sqrt(max(var, 0.0)))

@@ -1,14 +1,14 @@
 """The papers' published image-level AUROC numbers, for side-by-side tables and figures.
 
-Only numbers stated in the project's REFERENCE.md are here. AUROC is stored as a fraction in [0, 1] (the
-papers print percentages). Dataset-level numbers sit under category "mean", the same name
+Only numbers the papers state are here (docs/method.md says where each comes from). AUROC is stored as a
+fraction in [0, 1] (the papers print percentages). Dataset-level numbers sit under category "mean", the same name
 `adnkit.metrics.summarize` gives its per-dataset mean rows, so the two tables join on (dataset, category).
 
 Methods:
   differnet              DifferNet (no attention).
   attentdiffernet-se     AttentDifferNet with SE blocks, where the paper names SE as the best variant.
   attentdiffernet-best   the best AttentDifferNet variant per dataset, where the variant is not stated in the
-                         sources REFERENCE.md was checked against (SE or CBAM: unknown).
+                         sources adnkit was checked against (SE or CBAM: unknown).
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ import plotly.graph_objects as go
 import adnkit
 from adnkit import viz
 from adnkit.errors import AdnkitError
+from adnkit.formatting import pm
 from adnkit.metrics import MEAN_CATEGORY, summarize
 from adnkit.reference import COLUMNS as REFERENCE_COLUMNS
 from adnkit.reference import reference_for
@@ -90,12 +91,7 @@ def _run_label(row) -> str:
 
 
 def _pct(mean, std=None, signed=False) -> str:
-    if mean is None or pd.isna(mean):
-        return "-"
-    text = f"{100 * mean:+.2f}" if signed else f"{100 * mean:.2f}"
-    if std is not None and not pd.isna(std):
-        text += f" &plusmn; {100 * std:.2f}"
-    return text
+    return pm(mean, std, signed=signed, sep=" &plusmn; ")
 
 
 def _summary_table(summary: pd.DataFrame) -> str:

@@ -67,8 +67,9 @@ def score_paths(run: TrainedRun, paths: list[str | Path], progress: bool = False
     """Score image files: a table of path, score, decision ('anomalous' when score >= threshold)."""
     paths = collect_images(paths)
     for p in paths:
-        read_image(p)  # a clear error naming the file before any work is done
+        read_image(p, min_side=run.cfg.min_image_side)  # a clear error naming the file before any work is done
     samples = [Sample(Path(p), -1, "unknown", None) for p in paths]
-    scores = score_dataset(run.model, ImageDataset(samples, run.cfg.image_size), progress)
+    dataset = ImageDataset(samples, run.cfg.image_size, min_side=run.cfg.min_image_side)
+    scores = score_dataset(run.model, dataset, progress)
     return pd.DataFrame(dict(path=[str(p) for p in paths], score=scores,
                              decision=decisions(scores, run.threshold)))

@@ -130,8 +130,8 @@ def run_training(cfg: Config, out_dir: str | Path, resume: bool = False, progres
     run = Run(out_dir, cfg) if resume else Run.create(out_dir, cfg)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    train_set = ImageDataset(split.train, cfg.image_size)
-    test_set = ImageDataset(split.test, cfg.image_size)
+    train_set = ImageDataset(split.train, cfg.image_size, min_side=cfg.min_image_side)
+    test_set = ImageDataset(split.test, cfg.image_size, min_side=cfg.min_image_side)
     labels = np.array([s.label for s in split.test])
 
     model = DifferNet(cfg, progress=progress).to(device)
@@ -163,7 +163,7 @@ def run_training(cfg: Config, out_dir: str | Path, resume: bool = False, progres
         train_seconds += time.perf_counter() - t0
     reuse = frozen and not cfg.random_test_rotations
     test_views = _ViewCache(model, test_set, reuse, progress, "test views")
-    val_views = (_ViewCache(model, ImageDataset(split.val, cfg.image_size), reuse, progress, "validation views")
+    val_views = (_ViewCache(model, ImageDataset(split.val, cfg.image_size, min_side=cfg.min_image_side), reuse, progress, "validation views")
                  if split.val else None)
 
     def evaluate() -> tuple[np.ndarray, float, float]:

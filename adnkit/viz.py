@@ -176,8 +176,9 @@ def category_bars(summary: pd.DataFrame, reference: pd.DataFrame | None = None, 
         fig.add_trace(_spread_bar(summary, rows, labels, f"auroc_{metric}", "n_seeds", attention,
                                   f"{_variant_name(attention)}, measured", "%{y:.2f} (n seeds %{customdata})"))
     if reference is not None and not reference.empty:
-        keys = set(zip(summary["dataset"], summary["category"]))
-        ref = reference[[k in keys for k in zip(reference["dataset"], reference["category"])]].reset_index(drop=True)
+        keys = set(zip(summary["dataset"], summary["category"], strict=True))
+        ref_keys = zip(reference["dataset"], reference["category"], strict=True)
+        ref = reference[[k in keys for k in ref_keys]].reset_index(drop=True)
         if not ref.empty:
             ref_labels = (ref["dataset"] + "/" + ref["category"]) if summary["dataset"].nunique() > 1 \
                 else ref["category"]
@@ -233,7 +234,7 @@ def gain_figure(summary: pd.DataFrame, metric: str = "best", reference: pd.DataF
             multi = summary["dataset"].nunique() > 1
             for dataset in summary.loc[summary["category"] == MEAN_CATEGORY, "dataset"].drop_duplicates():
                 ref = reference[(reference["dataset"] == dataset) & (reference["category"] == MEAN_CATEGORY)]
-                for paper, rows in ref.groupby("paper"):
+                for _paper, rows in ref.groupby("paper"):
                     base = rows[rows["method"] == "differnet"]
                     for _, row in rows[rows["method"] != "differnet"].iterrows():
                         if base.empty:

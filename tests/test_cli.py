@@ -33,6 +33,19 @@ def test_every_config_field_is_a_train_flag():
         assert f"--{name.replace('_', '-')}" in flags
 
 
+def test_help_shows_the_values_of_the_preset_that_applies(capsys):
+    """train's default preset is cpu: its value comes first, then the other presets' (not Config()'s 448)."""
+    for command in ("train", "bench"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        out = " ".join(capsys.readouterr().out.split())  # argparse wraps the help text
+        assert "--image-size VALUE [cpu preset: 160; paper: 448; ci: 128]" in out
+        assert "[cpu preset: cpu; paper: auto; ci: cpu]" in out  # --device
+        assert "[every preset: 0.0002]" in out  # --lr, the same everywhere
+        assert "default 448" not in out
+
+
+@pytest.mark.slow  # a subprocess: a fresh interpreter imports torch
 def test_train_then_score_end_to_end(tmp_path):
     out = tmp_path / "run"
     done = run_cli("train", "--data", "synthetic:cli", "--data-root", str(tmp_path / "data"), "--attention", "se",
@@ -49,6 +62,7 @@ def test_train_then_score_end_to_end(tmp_path):
     assert (tmp_path / "s.csv").read_text().startswith("path,score,decision")
 
 
+@pytest.mark.slow  # a subprocess per case
 @pytest.mark.parametrize("args, names", [
     (["train", "--data", "/no/such/folder", "--preset", "ci", "--out", "X"], "/no/such/folder"),
     (["train", "--data", "synthetic:x", "--preset", "ci", "--image-size", "100", "--scales", "3", "--out", "X"],
@@ -65,6 +79,7 @@ def test_user_errors_are_one_line_with_status_2(tmp_path, args, names):
     assert names in lines[0]
 
 
+@pytest.mark.slow  # a subprocess: a fresh interpreter imports torch
 def test_no_gpu_when_one_is_asked_for(tmp_path):
     import torch
 

@@ -1,4 +1,4 @@
-"""Config: presets, the paper's numbers (REFERENCE.md), overrides, JSON round-trip, validation, CLI parsing."""
+"""Config: presets, the paper's numbers (docs/method.md), overrides, JSON round-trip, validation, CLI parsing."""
 
 import json
 

@@ -24,6 +24,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
+
 @pytest.fixture(scope="module")
 def split(explain_data_root):
     return load_split(preset("ci", data="synthetic:explain", data_root=str(explain_data_root)))
@@ -122,12 +123,12 @@ def test_frozen_backbone_pitfall(variants, odd_image):
 
 def test_constant_maps_raise_or_warn_loudly():
     with pytest.raises(E.BlankMapError, match="constant"):
-        E._check_map(np.zeros((4, 4)), "test map", "raise")
+        E.check_map(np.zeros((4, 4)), "test map", "raise")
     with pytest.raises(E.BlankMapError, match="non-finite"):
-        E._check_map(np.full((4, 4), np.nan), "test map", "raise")
+        E.check_map(np.full((4, 4), np.nan), "test map", "raise")
     with pytest.warns(E.BlankMapWarning, match="BLANK MAP"):
-        assert E._check_map(np.ones((4, 4)), "test map", "warn") is False
-    assert E._check_map(np.eye(4), "test map", "raise") is True
+        assert E.check_map(np.ones((4, 4)), "test map", "warn") is False
+    assert E.check_map(np.eye(4), "test map", "raise") is True
 
 
 def test_mask_agreement_on_hand_made_maps():
@@ -168,6 +169,7 @@ def test_localization_table(variants, defective):
         E.localization_table(runs, [(defective[0].path, None)])
 
 
+@pytest.mark.slow  # trains the two explain_runs
 def test_explanation_of_a_run_matches_its_scores(explain_runs):
     run = load_run(explain_runs["none"], device="cpu")
     scores = pd.read_csv(explain_runs["none"] / "scores.csv")
@@ -181,6 +183,7 @@ def test_explanation_of_a_run_matches_its_scores(explain_runs):
     assert Image.open(io.BytesIO(ex.overlay_png())).size == (img.width, img.height)
 
 
+@pytest.mark.slow  # trains the two explain_runs
 def test_compare_figure(explain_runs, odd_image):
     runs = {name: load_run(path, device="cpu") for name, path in explain_runs.items()}
     fig = E.compare(runs, odd_image, "gradcam")
@@ -192,6 +195,7 @@ def test_compare_figure(explain_runs, odd_image):
     assert titles[1].startswith("none") and titles[2].startswith("se")
 
 
+@pytest.mark.slow  # trains the two explain_runs
 def test_write_explanations(explain_runs, defective, odd_image, tmp_path):
     # two images with the same stem in different defect folders (MVTec layout): names must not collide
     a = next(s.path for s in defective if s.path.stem == "000")
@@ -219,6 +223,7 @@ def test_write_explanations(explain_runs, defective, odd_image, tmp_path):
         assert img.size == (230, 170)  # the original image's size, not the network's
 
 
+@pytest.mark.slow  # trains the two explain_runs
 def test_write_explanations_bad_paths(explain_runs, odd_image, tmp_path):
     with pytest.raises(DataError, match="not a trained run folder") as err:
         E.write_explanations([tmp_path / "nope"], [odd_image], tmp_path / "o")
@@ -228,6 +233,7 @@ def test_write_explanations_bad_paths(explain_runs, odd_image, tmp_path):
     assert "\n" not in str(err.value)
 
 
+@pytest.mark.slow  # trains the two explain_runs
 def test_cli_explain(explain_runs, odd_image, tmp_path, capsys):
     from adnkit.cli import main
 

@@ -148,6 +148,7 @@ def test_log_scale_bounded_for_wild_subnets():
         assert torch.isfinite(x).all()
 
 
+@pytest.mark.slow  # allocates the paper's 172 M-parameter flow (0.7 GB)
 def test_paper_flow_parameter_count():
     """The paper's flow (768-d, 8 blocks, width 2048, 3 hidden layers), built once: about 172 M parameters."""
     cfg = preset("paper")

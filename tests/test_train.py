@@ -22,6 +22,8 @@ METRIC_TYPES = {
     "n_test": int, "attention": str, "seed": int,
 }
 
+pytestmark = pytest.mark.slow  # real training runs
+
 
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory):

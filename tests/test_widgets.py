@@ -14,8 +14,8 @@ from PIL import Image
 import adnkit.widgets as W
 from adnkit.errors import ConfigError, DataError
 
+pytestmark = [pytest.mark.usefixtures("one_thread"), pytest.mark.slow]  # every test needs two trained runs
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 @pytest.fixture(scope="module")
 def explorer(explain_runs):

@@ -8,16 +8,17 @@ offline from PyPI) and synthetic sets. See adnkit.data.specs for the spec string
 where each dataset goes and its licence.
 """
 
-from adnkit.data.dataset import ImageDataset, read_mask
+from adnkit.data.dataset import ImageDataset, read_mask, read_mask_file
 from adnkit.data.images import IMAGE_EXTENSIONS, DataWarning, read_image, validate_split
-from adnkit.data.mvtec import MVTEC_CATEGORIES, download_mvtec, verify_mvtec
 from adnkit.data.insplad import INSPLAD_ASSETS, verify_insplad
+from adnkit.data.mvtec import MVTEC_CATEGORIES, download_mvtec, verify_mvtec
 from adnkit.data.samples import Sample, Split
-from adnkit.data.specs import SPEC_PREFIXES, load_split, open_split, parse_spec
+from adnkit.data.specs import SPEC_PREFIXES, load_split, open_split, parse_spec, spec_names
 from adnkit.data.synthetic import make_synthetic
 
 __all__ = [
-    "Sample", "Split", "load_split", "open_split", "parse_spec", "read_image", "read_mask", "ImageDataset",
+    "Sample", "Split", "load_split", "open_split", "parse_spec", "read_image", "read_mask", "read_mask_file",
+    "spec_names", "ImageDataset",
     "make_synthetic", "validate_split", "verify_mvtec", "verify_insplad", "download_mvtec", "DataWarning",
     "IMAGE_EXTENSIONS", "MVTEC_CATEGORIES", "INSPLAD_ASSETS", "SPEC_PREFIXES",
 ]

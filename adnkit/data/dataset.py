@@ -6,6 +6,8 @@ Only resizing happens here. Rotations and the ImageNet normalisation are done by
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 from PIL import Image
@@ -37,13 +39,23 @@ class ImageDataset(Dataset):
         return pil_to_tensor(img), index
 
 
+def read_mask_file(path: str | Path, size_hw: tuple[int, int]) -> np.ndarray:
+    """A ground-truth mask file (non-zero = defect) as bool [H, W], resized (nearest) to size_hw if needed.
+
+    The one mask reader: 0/255 (MVTec) and 0/1 masks alike."""
+    path = Path(path)
+    try:
+        with Image.open(path) as img:
+            grey = img.convert("L")
+    except (OSError, ValueError) as err:
+        raise DataError(f"{path}: cannot read mask ({err}); replace or delete it") from None
+    if (grey.height, grey.width) != tuple(size_hw):
+        grey = grey.resize((size_hw[1], size_hw[0]), Image.NEAREST)
+    return np.asarray(grey) > 0
+
+
 def read_mask(sample: Sample, image_size: int) -> torch.Tensor:
     """The sample's ground-truth mask as bool [image_size, image_size]; all False if it has none."""
     if sample.mask is None or sample.label == 0:
         return torch.zeros(image_size, image_size, dtype=torch.bool)
-    try:
-        with Image.open(sample.mask) as mask:
-            mask = mask.convert("L").resize((image_size, image_size), Image.NEAREST)
-    except OSError as err:
-        raise DataError(f"{sample.mask}: cannot read mask ({err}); replace or delete it") from None
-    return torch.from_numpy(np.asarray(mask) > 0)  # 0/255 (MVTec) and 0/1 masks alike
+    return torch.from_numpy(read_mask_file(sample.mask, (image_size, image_size)))

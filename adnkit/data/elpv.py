@@ -72,5 +72,5 @@ def load_elpv(kind: str, *, threshold: float = 2 / 3, test_good_fraction: float 
     train = [Sample(folder / p, 0, "good") for p in sorted(good) if p not in held_out]
     test = [Sample(folder / p, 0, "good") for p in sorted(held_out)]
     bad = mine & (probs >= threshold - _EPS)
-    test += [Sample(folder / p, 1, f"p={q:.2f}") for p, q in sorted(zip(paths[bad], probs[bad]))]
+    test += [Sample(folder / p, 1, f"p={q:.2f}") for p, q in sorted(zip(paths[bad], probs[bad], strict=True))]
     return Split(name=f"elpv/{kind}", dataset="elpv", category=kind, train=train, test=test)

@@ -42,10 +42,6 @@ def find_child(folder: Path, *names: str) -> Path | None:
     return None
 
 
-def is_good_name(name: str) -> bool:
-    return norm_name(name) in GOOD_NAMES
-
-
 def _masks(ground_truth: Path | None, defect: str) -> dict[str, Path]:
     """{image stem: mask file} for one defect folder of ground_truth/."""
     folder = find_child(ground_truth, defect) if ground_truth else None

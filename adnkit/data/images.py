@@ -129,7 +129,7 @@ def check_images(paths: list[Path], min_side: int = MIN_IMAGE_SIDE) -> dict[Path
     else:
         with ThreadPoolExecutor(workers) as pool:
             results = list(pool.map(lambda p: check_image(p, min_side), paths))
-    return {p: reason for p, reason in zip(paths, results) if reason is not None}
+    return {p: reason for p, reason in zip(paths, results, strict=True) if reason is not None}
 
 
 def drop_bad(paths: list[Path], bad: dict[Path, str], *, skip: bool, where: str) -> None:

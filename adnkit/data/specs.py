@@ -16,7 +16,7 @@ from pathlib import Path
 
 from adnkit.data.elpv import load_elpv
 from adnkit.data.folder import load_folder
-from adnkit.data.images import MIN_IMAGE_SIDE, validate_split
+from adnkit.data.images import validate_split
 from adnkit.data.insplad import load_insplad
 from adnkit.data.mvtec import load_mvtec
 from adnkit.data.samples import Split, subset_train
@@ -49,6 +49,24 @@ def parse_spec(spec: str) -> tuple[str, str]:
     if not spec:
         raise DataError("data spec is empty; pass --data with a folder path or e.g. elpv:mono, synthetic:demo")
     return "folder", spec
+
+
+def spec_names(spec: str) -> tuple[str, str]:
+    """(dataset, category) a spec names, without looking at the disk: mvtec:ROOT/bottle -> (mvtec, bottle),
+    elpv:mono -> (elpv, mono), synthetic:NAME -> (synthetic, NAME), folder:PATH or a bare path -> (folder,
+    last folder name). An unknown prefix is kept as the dataset name (the run then fails with parse_spec's
+    message)."""
+    spec = str(spec).strip()
+    match = _PREFIX_RE.match(spec)
+    if match:
+        dataset, rest = match.group(1).lower(), match.group(2).strip()
+    else:
+        dataset, rest = "folder", spec
+    if dataset in ("elpv", "synthetic"):
+        return dataset, rest
+    path = Path(rest)
+    name = path.name if path.name not in ("", ".", "..") else path.resolve().name
+    return dataset, name or rest
 
 
 def _root_and_name(arg: str, default_root: Path) -> tuple[Path, str]:
@@ -94,5 +112,4 @@ def load_split(cfg) -> Split:
                        elpv_test_good_fraction=cfg.elpv_test_good_fraction)
     split = hold_out_validation(split, cfg.val_fraction, cfg.val_min_images, cfg.batch_size)
     split = subset_train(split, cfg.max_train_images, cfg.seed)
-    return validate_split(split, min_side=getattr(cfg, "min_image_side", MIN_IMAGE_SIDE),
-                          skip=cfg.skip_bad_images)
+    return validate_split(split, min_side=cfg.min_image_side, skip=cfg.skip_bad_images)

@@ -138,7 +138,8 @@ def _defect_mask(defect: str, rng: np.random.Generator, size: int, centre, radii
             bend = rng.uniform(-0.04, 0.04) * size * (1 - (2 * t) ** 2)
             xs = px + t * length * np.cos(phi) - bend * np.sin(phi) + rng.uniform(-0.05, 0.05) * size
             ys = py + t * length * np.sin(phi) + bend * np.cos(phi) + rng.uniform(-0.05, 0.05) * size
-            draw.line(list(zip(xs.tolist(), ys.tolist())), fill=255, width=max(3, size // 28), joint="curve")
+            points = list(zip(xs.tolist(), ys.tolist(), strict=True))
+            draw.line(points, fill=255, width=max(3, size // 28), joint="curve")
     elif defect == "hole":
         rx, ry = rng.uniform(0.1, 0.13, 2) * size
         draw.ellipse([px - rx, py - ry, px + rx, py + ry], fill=255)
@@ -149,7 +150,7 @@ def _defect_mask(defect: str, rng: np.random.Generator, size: int, centre, radii
             turns = heading + np.cumsum(rng.uniform(-0.6, 0.6, steps))
             xs = x + np.concatenate([[0.0], np.cumsum(step * np.cos(turns))])
             ys = y + np.concatenate([[0.0], np.cumsum(step * np.sin(turns))])
-            return list(zip(xs.tolist(), ys.tolist())), turns
+            return list(zip(xs.tolist(), ys.tolist(), strict=True)), turns
 
         heading = rng.uniform(0, 2 * np.pi)
         trunk, turns = walk(px - 8 * step * np.cos(heading), py - 8 * step * np.sin(heading), heading, 16)

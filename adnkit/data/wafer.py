@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import math
 import pickle
-import re
 import shutil
 import warnings
 import zlib
@@ -35,6 +34,7 @@ from adnkit.data.folder import load_folder
 from adnkit.data.images import DataWarning
 from adnkit.data.samples import Split
 from adnkit.errors import DataError
+from adnkit.formatting import safe_name
 
 WM811K_MIN_SIDE = 64
 WM811K_TEST_GOOD_FRACTION = 0.2
@@ -109,10 +109,6 @@ def _read_legacy_pickle(path: Path) -> pd.DataFrame:
                         f"re-save it with a recent pandas (`df.to_pickle`)") from None
 
 
-def _folder_name(failure: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]+", "_", failure).strip("_") or "unknown"
-
-
 def convert_wm811k(pkl: str | Path, out_dir: str | Path, *, min_side: int = WM811K_MIN_SIDE,
                    test_good_fraction: float = WM811K_TEST_GOOD_FRACTION, progress: bool = True) -> Path:
     """Write the labelled WM-811K maps of `pkl` as PNGs in MVTec layout under `out_dir`; return out_dir.
@@ -133,7 +129,7 @@ def convert_wm811k(pkl: str | Path, out_dir: str | Path, *, min_side: int = WM81
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     written = 0
-    for index, wafer_map, failure in tqdm(zip(frame.index, frame["waferMap"], frame["failureType"]),
+    for index, wafer_map, failure in tqdm(zip(frame.index, frame["waferMap"], frame["failureType"], strict=True),
                                           total=len(frame), desc=f"wm811k {pkl.name}", disable=not progress):
         label = _failure_type(failure)
         if label is None:
@@ -142,13 +138,13 @@ def convert_wm811k(pkl: str | Path, out_dir: str | Path, *, min_side: int = WM81
             held_out = zlib.crc32(str(index).encode()) % 10_000 < test_good_fraction * 10_000
             folder = tmp / ("test" if held_out else "train") / "good"
         else:
-            folder = tmp / "test" / _folder_name(label)
+            folder = tmp / "test" / safe_name(label)
         try:
             image = map_to_image(wafer_map, min_side)
         except ValueError as err:
             raise DataError(f"{pkl}: row {index}: bad waferMap ({err}); is this WM-811K's LSWMD.pkl?") from None
         folder.mkdir(parents=True, exist_ok=True)
-        stem = f"{index:06d}" if isinstance(index, (int, np.integer)) else re.sub(r"[^A-Za-z0-9_-]+", "_", str(index))
+        stem = f"{index:06d}" if isinstance(index, (int, np.integer)) else safe_name(index)
         image.save(folder / f"{stem}.png")
         written += 1
     if not written:
