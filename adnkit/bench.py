@@ -274,10 +274,10 @@ def format_summary(summary: pd.DataFrame) -> str:
         "category": summary["category"],
         "attention": summary["attention"],
         "seeds": summary["n_seeds"],
-        "AUROC last (%)": [pm(m, s) for m, s in zip(summary["auroc_last_mean"], summary["auroc_last_std"])],
-        "AUROC best (%)": [pm(m, s) for m, s in zip(summary["auroc_best_mean"], summary["auroc_best_std"])],
+        "AUROC last (%)": [pm(m, s) for m, s in zip(summary["auroc_last_mean"], summary["auroc_last_std"], strict=True)],
+        "AUROC best (%)": [pm(m, s) for m, s in zip(summary["auroc_best_mean"], summary["auroc_best_std"], strict=True)],
         "gain best vs none (points)": [
-            pm(m, s, signed=True) for m, s in zip(summary["gain_best_mean"], summary["gain_best_std"])],
+            pm(m, s, signed=True) for m, s in zip(summary["gain_best_mean"], summary["gain_best_std"], strict=True)],
     })
     lines = [
         "Image AUROC, mean +- std over seeds",

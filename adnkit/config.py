@@ -216,7 +216,7 @@ class Config:
         return text
 
     @classmethod
-    def from_dict(cls, values: dict) -> "Config":
+    def from_dict(cls, values: dict) -> Config:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -224,7 +224,7 @@ class Config:
         return cls(**values)
 
     @classmethod
-    def from_json(cls, path: str | Path) -> "Config":
+    def from_json(cls, path: str | Path) -> Config:
         path = Path(path)
         try:
             values = json.loads(path.read_text())
@@ -232,7 +232,7 @@ class Config:
             raise ConfigError(f"{path}: cannot read config ({err}); point at a run folder's settings file") from None
         return cls.from_dict(values)
 
-    def replace(self, **overrides) -> "Config":
+    def replace(self, **overrides) -> Config:
         """A copy with some fields changed (validated)."""
         return Config.from_dict({**self.to_dict(), **overrides})
 
@@ -298,7 +298,7 @@ def field_docs() -> dict[str, str]:
     """Each field's docstring (the string right below it in the class body), for --help texts."""
     body = ast.parse(inspect.getsource(Config)).body[0].body
     docs = {}
-    for node, after in zip(body, body[1:]):
+    for node, after in zip(body, body[1:], strict=False):
         if isinstance(node, ast.AnnAssign) and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant):
             docs[node.target.id] = " ".join(str(after.value.value).split())
     return docs

@@ -38,7 +38,7 @@ class DifferNet(nn.Module):
         self.backbone.set_attention_trainable(cfg.train_attention)
         self.backbone.eval()
 
-    def train(self, mode: bool = True) -> "DifferNet":
+    def train(self, mode: bool = True) -> DifferNet:
         """The backbone stays in eval mode (frozen statistics); only the flow switches."""
         super().train(mode)
         self.backbone.eval()

@@ -100,10 +100,10 @@ def _summary_table(summary: pd.DataFrame) -> str:
     shown = pd.DataFrame({
         "dataset": summary["dataset"], "category": summary["category"], "attention": summary["attention"],
         "seeds": summary["n_seeds"],
-        "AUROC last (%)": [_pct(m, s) for m, s in zip(summary["auroc_last_mean"], summary["auroc_last_std"])],
-        "AUROC best (%)": [_pct(m, s) for m, s in zip(summary["auroc_best_mean"], summary["auroc_best_std"])],
-        "gain last (points)": [_pct(m, s, True) for m, s in zip(summary["gain_last_mean"], summary["gain_last_std"])],
-        "gain best (points)": [_pct(m, s, True) for m, s in zip(summary["gain_best_mean"], summary["gain_best_std"])],
+        "AUROC last (%)": [_pct(m, s) for m, s in zip(summary["auroc_last_mean"], summary["auroc_last_std"], strict=True)],
+        "AUROC best (%)": [_pct(m, s) for m, s in zip(summary["auroc_best_mean"], summary["auroc_best_std"], strict=True)],
+        "gain last (points)": [_pct(m, s, True) for m, s in zip(summary["gain_last_mean"], summary["gain_last_std"], strict=True)],
+        "gain best (points)": [_pct(m, s, True) for m, s in zip(summary["gain_best_mean"], summary["gain_best_std"], strict=True)],
         "paired seeds": summary["n_paired"],
     })
     return shown.to_html(index=False, escape=False, border=0)
@@ -171,8 +171,8 @@ def write_report(out_dir) -> Path:
     frames = [f for f in (reference_for(d) for d in datasets) if not f.empty]
     reference = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=REFERENCE_COLUMNS)
     # Only the categories measured here, and each dataset's mean.
-    measured = set(zip(ok["dataset"], ok["category"])) if not ok.empty else set()
-    keep = [(d, c) in measured or c == MEAN_CATEGORY for d, c in zip(reference["dataset"], reference["category"])]
+    measured = set(zip(ok["dataset"], ok["category"], strict=True)) if not ok.empty else set()
+    keep = [(d, c) in measured or c == MEAN_CATEGORY for d, c in zip(reference["dataset"], reference["category"], strict=True)]
     reference = reference[keep].reset_index(drop=True)
     histories, scores, problems = _load_runs(out_dir, ok)
     fig = _Figures()

@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 
 from adnkit.errors import ConfigError, DataError
-from adnkit.metrics import decisions
 from adnkit.explain import METHODS, Explanation, canonical_method, explain_image
+from adnkit.metrics import decisions
 from adnkit.run import Run
 from adnkit.score import load_run
 

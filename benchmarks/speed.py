@@ -30,9 +30,9 @@ from torchvision import transforms
 
 from adnkit.config import preset
 from adnkit.data import load_split
+from adnkit.device import peak_rss_mb, resolve_device
 from adnkit.flow import nll_loss
 from adnkit.model import DifferNet
-from adnkit.device import peak_rss_mb, resolve_device
 from adnkit.train import run_training
 from adnkit.views import IMAGENET_MEAN, IMAGENET_STD
 

@@ -6,13 +6,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from run_fakes import write_run
 
 from adnkit.bench import expand_specs, format_summary, run_bench, spec_names
 from adnkit.config import Config, preset
 from adnkit.errors import AdnkitError, ConfigError, DataError
 from adnkit.metrics import auroc
 from adnkit.run import Run
-from run_fakes import write_run
 
 METRIC_KEYS = {"auroc_last", "auroc_best", "best_epoch", "train_seconds", "eval_seconds", "train_images_per_s",
                "test_images_per_s", "peak_rss_mb", "n_train", "n_test", "attention", "seed", "dataset",
@@ -187,7 +187,7 @@ def test_dataset_name_from_the_run_wins_over_the_spec(tmp_path, base):
         return metrics
 
     results = run_bench(["/some/where/bottle_copy"], ["none"], [0, 1], base, tmp_path, runner=runner, progress=False)
-    assert list(zip(results.dataset, results.category, results.status)) == [
+    assert list(zip(results.dataset, results.category, results.status, strict=True)) == [
         ("mvtec", "bottle", "ok"), ("folder", "bottle_copy", "failed")]
     assert list(results.run_dir) == ["runs/folder-bottle_copy-none-seed0", "runs/folder-bottle_copy-none-seed1"]
     # The failed run had written metrics.json before raising: it must not count as finished on a rerun.

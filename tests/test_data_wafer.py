@@ -7,8 +7,7 @@ import pytest
 from PIL import Image
 
 from adnkit.config import Config
-from adnkit.data import DataWarning, load_split
-from adnkit.data import wafer
+from adnkit.data import DataWarning, load_split, wafer
 from adnkit.errors import DataError
 
 # every conversion warns that a pickle can run code; the first test checks it, the rest need not show it

@@ -1,8 +1,9 @@
 """The install metadata: pyproject.toml and environment.yml list the same packages; CI runs the README's command."""
 
 import re
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 # conda-forge names that differ from PyPI's

@@ -16,7 +16,7 @@ def results(gains, dataset="mvtec", categories=("bottle", "cable"), variant="se"
     """A results table: baseline 'none' at `base`, the variant at base + gain, one gain per (category, seed)."""
     rows = []
     cells = [(c, s) for c in categories for s in range(len(gains) // len(categories))]
-    for (category, seed), gain in zip(cells, gains):
+    for (category, seed), gain in zip(cells, gains, strict=True):
         for attention, value in (("none", base), (variant, base + gain)):
             rows.append(dict(dataset=dataset, category=category, attention=attention, seed=seed,
                              auroc_last=value, auroc_best=value + 0.01, status="ok", **extra))
@@ -49,7 +49,7 @@ def test_wilcoxon_p_against_enumerated_sign_flips_with_ties_and_a_zero():
     ranks = pd.Series(np.abs(d)).rank().to_numpy()
     observed = ranks[d > 0].sum()
     centre = ranks.sum() / 2
-    flips = [sum(r for r, sign in zip(ranks, signs) if sign) for signs in itertools.product((0, 1), repeat=d.size)]
+    flips = [sum(r for r, sign in zip(ranks, signs, strict=True) if sign) for signs in itertools.product((0, 1), repeat=d.size)]
     reference = np.mean([abs(w - centre) >= abs(observed - centre) - 1e-12 for w in flips])
     assert s["wilcoxon_p"] == pytest.approx(reference)
     assert s["gain_ci_low"] < s["gain_mean"] < s["gain_ci_high"]

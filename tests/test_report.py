@@ -1,17 +1,15 @@
-import json
 import re
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
+from run_fakes import write_run
 
-from adnkit.bench import run_bench, spec_names
+from adnkit.bench import run_bench
 from adnkit.config import Config, preset
 from adnkit.errors import AdnkitError
 from adnkit.metrics import auroc
 from adnkit.report import SECTIONS, write_report
-from run_fakes import write_run
 
 PLOTLY_JS_HEADER = "* plotly.js v"  # the licence header at the top of the embedded bundle
 

@@ -6,11 +6,11 @@ import math
 import numpy as np
 import pytest
 import torch
+from run_fakes import write_run
 
 from adnkit.config import preset
 from adnkit.errors import AdnkitError, ConfigError, DataError
 from adnkit.run import HistoryRow, Metrics, Run, read_config
-from run_fakes import write_run
 
 
 def _finished(tmp_path, **cfg):

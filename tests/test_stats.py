@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from adnkit.errors import AdnkitError
 from adnkit import stats
+from adnkit.errors import AdnkitError
 from adnkit.stats import METRIC_NOTES, _auroc_of_samples, aupr, auroc_ci, f1_max, fpr_at_95_tpr
 
 LABELS = [0, 0, 1, 1]

@@ -7,9 +7,17 @@ import numpy as np
 import pytest
 
 from adnkit.errors import AdnkitError
-from adnkit.metrics import choose_threshold as metrics_choose, confusion_at
-from adnkit.thresholds import (THRESHOLD_METHODS, Threshold, choose_threshold, rates_at, train_quantile_threshold,
-                               val_fpr_threshold, youden_threshold)
+from adnkit.metrics import choose_threshold as metrics_choose
+from adnkit.metrics import confusion_at
+from adnkit.thresholds import (
+    THRESHOLD_METHODS,
+    Threshold,
+    choose_threshold,
+    rates_at,
+    train_quantile_threshold,
+    val_fpr_threshold,
+    youden_threshold,
+)
 
 LABELS = [0, 0, 0, 0, 1, 1, 1]
 SCORES = [0.1, 0.2, 0.3, 0.65, 0.6, 0.7, 0.9]

@@ -10,7 +10,7 @@ from adnkit.views import IMAGENET_MEAN, fixed_angles, normalize, rotate_rows, ro
 def test_batched_rotation_is_pixel_identical_to_torchvision():
     images = torch.rand(5, 3, 40, 40, generator=torch.Generator().manual_seed(0))
     angles = [0.0, 30.0, -75.5, 123.0, 180.0]
-    expected = torch.stack([TF.rotate(img, a) for img, a in zip(images, angles)])
+    expected = torch.stack([TF.rotate(img, a) for img, a in zip(images, angles, strict=True)])
     assert torch.equal(rotate_rows(images, angles), expected)
 
 
