@@ -30,7 +30,9 @@ from adnkit.data.specs import spec_names
 from adnkit.errors import AdnkitError, DataError
 from adnkit.formatting import pm, safe_name
 from adnkit.metrics import SUMMARY_COLUMNS, summarize
-from adnkit.run import BEST_NOTE, Run
+from adnkit.paired import ALL_DATASETS, PAIRED_COLUMNS, paired_gains
+from adnkit.metrics import BEST_NOTE
+from adnkit.run import Run
 
 Runner = Callable[[Config, Path], dict]
 
@@ -166,6 +168,8 @@ def _save_tables(out_dir: Path, rows: list[dict]) -> pd.DataFrame:
     finished = results["status"].eq("ok").any()
     summary = summarize(results) if finished else pd.DataFrame(columns=SUMMARY_COLUMNS)
     save_text(summary.to_csv(index=False), out_dir / "summary.csv")
+    paired = paired_gains(results) if finished else pd.DataFrame(columns=PAIRED_COLUMNS)
+    save_text(paired.to_csv(index=False), out_dir / "paired.csv")
     return results
 
 
@@ -276,13 +280,27 @@ def format_summary(summary: pd.DataFrame) -> str:
         "seeds": summary["n_seeds"],
         "AUROC last (%)": [pm(m, s) for m, s in zip(summary["auroc_last_mean"], summary["auroc_last_std"], strict=True)],
         "AUROC best (%)": [pm(m, s) for m, s in zip(summary["auroc_best_mean"], summary["auroc_best_std"], strict=True)],
+        "AUROC val-selected (%)": [pm(m, s) for m, s in zip(summary["auroc_val_selected_mean"],
+                                                            summary["auroc_val_selected_std"], strict=True)],
         "gain best vs none (points)": [
             pm(m, s, signed=True) for m, s in zip(summary["gain_best_mean"], summary["gain_best_std"], strict=True)],
     })
     lines = [
         "Image AUROC, mean +- std over seeds",
         table.to_string(index=False),
-        "last = after the final epoch; " + BEST_NOTE.split(";")[0] + ".",
+        "last = after the final epoch; " + BEST_NOTE.split(";")[0] + "; val-selected = at the lowest "
+        "validation loss (no test labels).",
         "gain = variant minus attention 'none', per seed on the seeds both ran; 'mean' rows average the categories.",
     ]
     return "\n".join(lines)
+
+
+def format_paired(paired: pd.DataFrame) -> str:
+    """The paired comparisons (adnkit.paired.paired_gains) as one sentence per variant, dataset and metric:
+    is each gain over DifferNet distinguishable from zero? The all-datasets rows only when there are several."""
+    if paired is None or paired.empty:
+        return "No paired comparisons (they need attention 'none' and another variant on the same seeds)."
+    several = paired["dataset"].nunique() > 2  # each dataset's rows plus the all-datasets rows
+    rows = paired if several else paired[paired["dataset"] != ALL_DATASETS]
+    return "\n".join(["Is the difference real? (gain over DifferNet, paired by category and seed)",
+                      *(f"- {s}" for s in rows["sentence"])])

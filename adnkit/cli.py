@@ -76,7 +76,7 @@ def cmd_score(args) -> int:
     if args.csv:
         table.to_csv(args.csv, index=False)
     with_pd_options(lambda: print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}")))
-    print(f"threshold {run.threshold:.4f}: {run.threshold_method}")
+    print(run.threshold_source())
     return 0
 
 
@@ -88,8 +88,9 @@ def with_pd_options(fn):
 
 
 def _bench(specs, attentions, seeds: int, base: Config, out: Path, progress: bool) -> int:
-    from adnkit.bench import expand_specs, format_summary, run_bench
+    from adnkit.bench import expand_specs, format_paired, format_summary, run_bench
     from adnkit.metrics import summarize
+    from adnkit.paired import paired_gains
     from adnkit.report import write_report
 
     specs = expand_specs(list(specs), base.data_root)
@@ -98,6 +99,7 @@ def _bench(specs, attentions, seeds: int, base: Config, out: Path, progress: boo
     ok = results[results["status"] == "ok"] if "status" in results else results
     if len(ok):
         with_pd_options(lambda: print(format_summary(summarize(ok))))
+        print(format_paired(paired_gains(ok)))
     failed = len(results) - len(ok)
     if failed:
         print(f"{failed} run(s) failed; reasons in {out / 'results.csv'}")

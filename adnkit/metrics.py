@@ -24,7 +24,16 @@ SUMMARY_COLUMNS = [
     "dataset", "category", "attention", "n_categories", "n_seeds",
     "auroc_last_mean", "auroc_last_std", "auroc_best_mean", "auroc_best_std",
     "n_paired", "gain_last_mean", "gain_last_std", "gain_best_mean", "gain_best_std",
+    "auroc_val_selected_mean", "auroc_val_selected_std", "gain_val_selected_mean", "gain_val_selected_std",
 ]
+SUMMARY_METRICS = ["auroc_last", "auroc_best", "auroc_val_selected"]
+"""The AUROCs summarised: after the last epoch, max over test evaluations, at the lowest validation loss."""
+
+
+def _gain(metric: str) -> str:
+    return metric.replace("auroc_", "gain_")
+BEST_NOTE = "best = max over evaluations on the test set, as in the papers; last = after the final epoch"
+"""What auroc_best and auroc_last mean, said once: metrics.json, the summary, the figures and the CLI use it."""
 MEAN_CATEGORY = "mean"
 BASELINE = "none"
 
@@ -143,44 +152,43 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
     runs = runs.dropna(subset=["auroc_last", "auroc_best"])
     if runs.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
+    if "auroc_val_selected" not in runs.columns:  # benchmarks from before the validation protocol
+        runs = runs.assign(auroc_val_selected=np.nan)
     runs = runs.astype({"dataset": str, "category": str, "attention": str})
-    runs = runs.assign(seed=runs["seed"].astype(int),
-                       auroc_last=runs["auroc_last"].astype(float),
-                       auroc_best=runs["auroc_best"].astype(float))
+    runs = runs.assign(seed=runs["seed"].astype(int), **{m: runs[m].astype(float) for m in SUMMARY_METRICS})
     # A cell run twice (same dataset, category, attention, seed) counts once.
     key = ["dataset", "category", "attention"]
     given_order = runs[key]  # groupby sorts; the summary keeps the order in which cells were requested
-    runs = runs.groupby(key + ["seed"], as_index=False)[["auroc_last", "auroc_best"]].mean()
+    runs = runs.groupby(key + ["seed"], as_index=False)[SUMMARY_METRICS].mean()
 
     # Per-seed gains over "none" on the same (dataset, category, seed).
+    gain_cols = [_gain(m) for m in SUMMARY_METRICS]
     base = runs[runs["attention"] == BASELINE].drop(columns="attention")
     paired = runs.merge(base, on=["dataset", "category", "seed"], suffixes=("", "_base"))
-    paired = paired.assign(gain_last=paired["auroc_last"] - paired["auroc_last_base"],
-                           gain_best=paired["auroc_best"] - paired["auroc_best_base"])
+    paired = paired.assign(**{_gain(m): paired[m] - paired[f"{m}_base"] for m in SUMMARY_METRICS})
     paired = paired[paired["attention"] != BASELINE]
 
-    per_cat = _mean_std(runs, key, ["auroc_last", "auroc_best"], "n_seeds")
-    gains = _mean_std(paired, key, ["gain_last", "gain_best"], "n_paired")
+    per_cat = _mean_std(runs, key, SUMMARY_METRICS, "n_seeds")
+    gains = _mean_std(paired, key, gain_cols, "n_paired")
     per_cat = per_cat.merge(gains, on=key, how="left")
 
     # Per-dataset "mean" rows: mean of category means; spread over seeds that ran every category.
     dkey = ["dataset", "attention"]
     cat_means = per_cat.groupby(dkey, as_index=False).agg(
-        auroc_last_mean=("auroc_last_mean", "mean"), auroc_best_mean=("auroc_best_mean", "mean"),
-        gain_last_mean=("gain_last_mean", "mean"), gain_best_mean=("gain_best_mean", "mean"),
+        **{f"{c}_mean": (f"{c}_mean", "mean") for c in SUMMARY_METRICS + gain_cols},
         n_categories=("category", "nunique"), _n_gain=("gain_best_mean", "count"))
     n_cats = runs.groupby("dataset")["category"].nunique().rename("n_cats")
     # A mean over only some of a dataset's categories would not compare with the other variants' means.
     cat_means = cat_means.join(n_cats, on="dataset")
-    cat_means.loc[cat_means["n_categories"] < cat_means["n_cats"], ["auroc_last_mean", "auroc_best_mean"]] = np.nan
-    cat_means.loc[cat_means["_n_gain"] < cat_means["n_cats"], ["gain_last_mean", "gain_best_mean"]] = np.nan
+    cat_means.loc[cat_means["n_categories"] < cat_means["n_cats"], [f"{m}_mean" for m in SUMMARY_METRICS]] = np.nan
+    cat_means.loc[cat_means["_n_gain"] < cat_means["n_cats"], [f"{g}_mean" for g in gain_cols]] = np.nan
     cat_means = cat_means.drop(columns=["_n_gain", "n_cats"])
-    seed_means = _complete_seed_means(runs, ["auroc_last", "auroc_best"], n_cats)
-    seed_spread = _mean_std(seed_means, dkey, ["auroc_last", "auroc_best"], "n_seeds")[
-        dkey + ["n_seeds", "auroc_last_std", "auroc_best_std"]]
-    gain_means = _complete_seed_means(paired, ["gain_last", "gain_best"], n_cats)
-    gain_spread = _mean_std(gain_means, dkey, ["gain_last", "gain_best"], "n_paired")[
-        dkey + ["n_paired", "gain_last_std", "gain_best_std"]]
+    seed_means = _complete_seed_means(runs, SUMMARY_METRICS, n_cats)
+    seed_spread = _mean_std(seed_means, dkey, SUMMARY_METRICS, "n_seeds")[
+        dkey + ["n_seeds"] + [f"{m}_std" for m in SUMMARY_METRICS]]
+    gain_means = _complete_seed_means(paired, gain_cols, n_cats)
+    gain_spread = _mean_std(gain_means, dkey, gain_cols, "n_paired")[
+        dkey + ["n_paired"] + [f"{g}_std" for g in gain_cols]]
     mean_rows = (cat_means.merge(seed_spread, on=dkey, how="left").merge(gain_spread, on=dkey, how="left")
                  .assign(category=MEAN_CATEGORY))
     mean_rows["n_seeds"] = mean_rows["n_seeds"].fillna(0)
@@ -189,7 +197,7 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
     out["n_categories"] = out["n_categories"].astype(int)
     out["n_seeds"] = out["n_seeds"].astype(int)
     out["n_paired"] = out["n_paired"].fillna(0).astype(int)
-    out.loc[out["attention"] == BASELINE, ["gain_last_mean", "gain_last_std", "gain_best_mean", "gain_best_std"]] = np.nan
+    out.loc[out["attention"] == BASELINE, [f"{g}_{s}" for g in gain_cols for s in ("mean", "std")]] = np.nan
     # Datasets, categories and variants in the order they first appear in `results`; "mean" last, "none" first.
     first = {name: i for i, name in enumerate(dict.fromkeys(given_order["dataset"]))}
     cat_first = {name: i for i, name in enumerate(dict.fromkeys(given_order["category"]))}

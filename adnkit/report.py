@@ -21,6 +21,7 @@ from adnkit import viz
 from adnkit.errors import AdnkitError
 from adnkit.formatting import pm
 from adnkit.metrics import MEAN_CATEGORY, summarize
+from adnkit.paired import paired_gains, pair_table
 from adnkit.reference import COLUMNS as REFERENCE_COLUMNS
 from adnkit.reference import reference_for
 from adnkit.run import Run
@@ -29,7 +30,9 @@ BEST_EXPLAINED = (
     "The test set is scored after every evaluation (each meta epoch). <b>last</b> is the AUROC of the final "
     "model. <b>best</b> is the maximum over all evaluations, i.e. chosen on the test set itself: this is how "
     "DifferNet and AttentDifferNet print their numbers, so it is the one to compare with the papers, but it is "
-    "optimistic; <b>last</b> is the honest number for a model you would deploy. Means and spreads are over "
+    "optimistic; <b>last</b> is the honest number for a model you would deploy, and <b>val-selected</b> is the "
+    "AUROC at the evaluation with the lowest validation loss (held-out good training images), chosen without "
+    "test labels. Means and spreads are over "
     "seeds (sample std); a gain is variant minus DifferNet (attention none) per seed, on the seeds both ran."
 )
 
@@ -49,6 +52,7 @@ SECTIONS = [
     ("best", "How best is chosen"),
     ("categories", "AUROC per category and the papers"),
     ("gain", "Gain over DifferNet"),
+    ("real", "Is the difference real?"),
     ("roc", "ROC curves"),
     ("histograms", "Score histograms"),
     ("training", "Training curves"),
@@ -102,6 +106,8 @@ def _summary_table(summary: pd.DataFrame) -> str:
         "seeds": summary["n_seeds"],
         "AUROC last (%)": [_pct(m, s) for m, s in zip(summary["auroc_last_mean"], summary["auroc_last_std"], strict=True)],
         "AUROC best (%)": [_pct(m, s) for m, s in zip(summary["auroc_best_mean"], summary["auroc_best_std"], strict=True)],
+        "AUROC val-selected (%)": [_pct(m, s) for m, s in zip(summary["auroc_val_selected_mean"],
+                                                              summary["auroc_val_selected_std"], strict=True)],
         "gain last (points)": [_pct(m, s, True) for m, s in zip(summary["gain_last_mean"], summary["gain_last_std"], strict=True)],
         "gain best (points)": [_pct(m, s, True) for m, s in zip(summary["gain_best_mean"], summary["gain_best_std"], strict=True)],
         "paired seeds": summary["n_paired"],
@@ -146,6 +152,24 @@ def _threshold(out_dir: Path, row) -> float | None:
     except (TypeError, ValueError):
         return None
     return value if np.isfinite(value) else None
+
+
+REAL_EXPLAINED = (
+    "A pair is one category and seed that both the variant and DifferNet ran: same test set, same seed, so the "
+    "gain removes what they share. The interval is a 95% bootstrap interval over the pairs; the gain is "
+    "<b>distinguishable from zero</b> when the interval excludes 0. Wilcoxon's signed-rank test is given from 6 "
+    "pairs on. One seed moves a run's AUROC by a point or more, so a single pair says little."
+)
+
+
+def _difference_section(results: pd.DataFrame, fig) -> str:
+    """The paired comparisons: the interval figure with the single pairs, and one sentence per variant."""
+    paired = paired_gains(results)
+    if paired.empty:
+        return "<p>No paired comparisons: they need attention none and another variant on the same seeds.</p>"
+    figure = fig(viz.gain_intervals(paired, pair_table(results)))
+    items = "".join(f"<li>{_esc(s)}</li>" for s in paired["sentence"])
+    return f"<p class='note'>{REAL_EXPLAINED}</p>{figure}<ul>{items}</ul>"
 
 
 def write_report(out_dir) -> Path:
@@ -205,6 +229,9 @@ def write_report(out_dir) -> Path:
         body += fig(viz.category_bars(summary, reference, metric="best"))
         body += fig(viz.category_bars(summary, None, metric="last",
                                       title="Image AUROC per category (last: mean +- std over seeds)"))
+        if summary["auroc_val_selected_mean"].notna().any():
+            body += fig(viz.category_bars(summary, None, metric="val_selected", title=(
+                "Image AUROC per category (val-selected: lowest validation loss, mean +- std over seeds)")))
     body += "<h3>Published numbers</h3>" + _reference_table(reference)
     section("categories", body)
 
@@ -212,6 +239,7 @@ def write_report(out_dir) -> Path:
     has_gain = not summary.empty and summary["gain_best_mean"].notna().any()
     section("gain", fig(viz.gain_figure(summary, metric="best", reference=reference)) if has_gain else
             "<p>No gains to show: a gain needs attention none and another variant on the same seed.</p>")
+    section("real", _difference_section(results, fig))
 
     # ROC curves and histograms, per category
     groups = list(ok.groupby(["dataset", "category"], sort=False)) if not ok.empty else []

@@ -29,6 +29,7 @@ import pandas as pd
 from adnkit.checkpoint import load_torch, save_json, save_text, save_torch
 from adnkit.config import Config
 from adnkit.errors import AdnkitError, ConfigError, DataError
+from adnkit.metrics import BEST_NOTE
 
 _CONFIG = "config.json"
 _HISTORY = "history.csv"
@@ -43,8 +44,6 @@ _ERROR = "error.txt"
 # whose config.json lacks one of these was made before it existed and keeps its old behaviour.
 LEGACY_DEFAULTS: dict[str, object] = {"val_fraction": 0.0, "threshold_method": "youden"}
 
-BEST_NOTE = "best = max over evaluations on the test set, as in the papers; last = after the final epoch"
-"""What auroc_best and auroc_last mean, said once: metrics.json, the summary and the CLI print it."""
 
 
 @dataclass

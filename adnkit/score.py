@@ -6,6 +6,7 @@ rotations, the same embedding and flow), so a run's scores.csv and `adnkit score
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +31,21 @@ class TrainedRun:
     cfg: Config
     threshold: float
     threshold_method: str
+    """How the threshold was chosen, in words."""
     run_dir: Path
+    threshold_target_fpr: float = math.nan
+    """val_fpr: the validation false-positive rate the threshold was set for (NaN for other methods)."""
+    threshold_val_fpr: float = math.nan
+    """The share of the run's validation images at or above the threshold."""
+    n_val: int = 0
+
+    def threshold_source(self) -> str:
+        """One line for people: the threshold, how it was chosen, and the validation FPR it was set for."""
+        line = f"threshold {self.threshold:.6g}: {self.threshold_method}"
+        if math.isfinite(self.threshold_target_fpr):
+            line += (f" [set for a validation false-positive rate of {100 * self.threshold_target_fpr:.3g}%; "
+                     f"{100 * self.threshold_val_fpr:.3g}% of {self.n_val} validation images score at or above it]")
+        return line
 
     @property
     def run(self) -> Run:
@@ -45,7 +60,10 @@ def load_run(run_dir: str | Path, device: str = "auto", progress: bool = False) 
     model.load_stored_state(run.load_model()["model"], run.model_file)
     model = model.to(resolve_device(device)).eval()
     threshold, how = run.threshold()
-    return TrainedRun(model, cfg, threshold, how, run.path)
+    metrics = run.read_metrics(missing_ok=True)
+    info = {} if metrics is None else dict(threshold_target_fpr=metrics.threshold_target_fpr,
+                                           threshold_val_fpr=metrics.threshold_val_fpr, n_val=metrics.n_val)
+    return TrainedRun(model, cfg, threshold, how, run.path, **info)
 
 
 def collect_images(items: list[str | Path]) -> list[Path]:

@@ -36,7 +36,8 @@ from adnkit.features import embed_views, pooled_angle_fn, views_of
 from adnkit.flow import nll_loss
 from adnkit.metrics import auroc
 from adnkit.model import DifferNet
-from adnkit.run import BEST_NOTE, HistoryRow, Metrics, Run
+from adnkit.metrics import BEST_NOTE
+from adnkit.run import HistoryRow, Metrics, Run
 from adnkit.scoring import ROWS_PER_BATCH, embed_test_views, mean_nll, score_embeddings
 from adnkit.stats import METRIC_NOTES, test_metrics
 from adnkit.thresholds import choose_threshold

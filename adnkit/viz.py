@@ -17,12 +17,11 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from adnkit.errors import AdnkitError
-from adnkit.metrics import BASELINE, MEAN_CATEGORY, auroc, roc_table
+from adnkit.metrics import BASELINE, BEST_NOTE, MEAN_CATEGORY, auroc, roc_table
 
 PALETTE = qualitative.Plotly
 PAPER_PALETTE = qualitative.Pastel
 _KNOWN_VARIANTS = ("none", "se", "cbam", "eca", "coord")
-BEST_NOTE = "best = max over evaluations on the test set, as in the papers; last = after the final epoch"
 
 
 def variant_color(attention: str) -> str:
@@ -53,8 +52,8 @@ def _category_order(frame: pd.DataFrame) -> list[str]:
 
 
 def _metric(metric: str) -> str:
-    if metric not in ("best", "last"):
-        raise AdnkitError(f"metric={metric!r}: use 'best' or 'last'")
+    if metric not in ("best", "last", "val_selected"):
+        raise AdnkitError(f"metric={metric!r}: use 'best', 'last' or 'val_selected'")
     return metric
 
 
@@ -269,4 +268,39 @@ def time_memory_bars(results: pd.DataFrame, title: str = "Speed and memory per r
                                      marker_color=[variant_color(a) for a in runs["attention"].astype(str)],
                                      name=key), row=1, col=col)
     fig.update_layout(title=title, template="plotly_white")
+    return fig
+
+
+def gain_intervals(paired: pd.DataFrame, pairs: pd.DataFrame | None = None,
+                   title: str = "Is the difference real? Gain over DifferNet with 95% intervals") -> go.Figure:
+    """Each variant's mean paired gain (points) with its bootstrap interval, one row per variant and metric
+    (last, best, val-selected), and the single pairs (category, seed) as small dots behind it.
+
+    `paired` is adnkit.paired.paired_gains' table (the "all datasets" rows are used when there are several
+    datasets, else the dataset's own); `pairs` is adnkit.paired.pair_table's (optional)."""
+    fig = go.Figure()
+    if paired is not None and not paired.empty:
+        every = paired["dataset"] == "all datasets"
+        rows = paired[every] if paired["dataset"].nunique() > 2 else paired[~every]
+        labels = rows["variant"].astype(str) + " (" + rows["metric_label"].astype(str) + ")"
+        if pairs is not None and not pairs.empty:
+            label_of = dict(zip(zip(rows["variant"], rows["metric"], strict=True), labels, strict=True))
+            dots = pairs[[(v, m) in label_of for v, m in zip(pairs["variant"], pairs["metric"], strict=True)]]
+            fig.add_trace(go.Scatter(
+                x=100 * dots["gain"].astype(float), y=[label_of[(v, m)] for v, m in
+                                                       zip(dots["variant"], dots["metric"], strict=True)],
+                mode="markers", marker=dict(size=6, color="rgba(120,120,120,0.5)"), name="one pair (category, seed)",
+                text=dots["category"].astype(str) + " seed " + dots["seed"].astype(str),
+                hovertemplate="%{text}: %{x:+.2f} points<extra></extra>"))
+        mean = 100 * rows["gain_mean"].astype(float)
+        fig.add_trace(go.Scatter(
+            x=mean, y=labels, mode="markers", marker=dict(size=12, color="black", symbol="diamond"),
+            name="mean gain, 95% interval",
+            error_x=dict(type="data", symmetric=False, array=(100 * rows["gain_ci_high"].astype(float) - mean).fillna(0),
+                         arrayminus=(mean - 100 * rows["gain_ci_low"].astype(float)).fillna(0)),
+            text=rows["sentence"], hovertemplate="%{text}<extra></extra>"))
+        fig.update_yaxes(categoryorder="array", categoryarray=list(dict.fromkeys(labels))[::-1])
+    fig.add_vline(x=0, line_color="gray")
+    fig.update_layout(title=title, template="plotly_white", xaxis_title="AUROC gain over DifferNet (points)",
+                      height=max(320, 60 + 40 * (0 if paired is None else len(paired))))
     return fig

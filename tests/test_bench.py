@@ -211,3 +211,21 @@ def test_default_runner_is_run_training_and_resumes_a_failed_attempt(tmp_path, b
     assert first.status.tolist() == ["failed"] and calls == [(0, False)]
     second = run_bench(["synthetic:t"], ["none"], [0], base, tmp_path, progress=False)
     assert second.status.tolist() == ["ok"] and calls == [(0, False), (0, True)]
+
+
+def test_paired_gains_are_written_and_printed(tmp_path, base):
+    from adnkit.bench import format_paired
+    from adnkit.paired import paired_gains
+
+    results = run_bench(["synthetic:toya"], ["none", "se"], list(range(6)), base, tmp_path, runner=FakeRunner(),
+                        progress=False)
+    paired = pd.read_csv(tmp_path / "paired.csv")
+    last = paired[(paired.variant == "se") & (paired.metric == "auroc_last")].iloc[0]
+    assert last.n_pairs == 6 and np.isfinite(last.wilcoxon_p)
+    ok = results[results.status == "ok"]
+    gains = (ok[ok.attention == "se"].set_index("seed").auroc_last - ok[ok.attention == "none"].set_index("seed").auroc_last)
+    assert last.gain_mean == pytest.approx(gains.mean())
+    assert last.wins + last.ties + last.losses == 6 and last.wins == int((gains > 1e-6).sum())
+    text = format_paired(paired_gains(results))
+    assert text.startswith("Is the difference real?") and "se vs none on synthetic (last)" in text
+    assert "distinguishable from zero" in text and "over 6 pairs" in text

@@ -146,3 +146,12 @@ def test_resume_keeps_the_val_selected_state(folder, tmp_path, monkeypatch, val_
     assert stored["val_best"]["meta_epoch"] == metrics["val_selected_epoch"]
     json.dumps(resumed)  # JSON-ready
     assert isinstance(pd.read_csv(tmp_path / "r" / "history.csv"), pd.DataFrame)
+
+
+def test_score_says_where_the_threshold_comes_from(val_run):
+    from adnkit.score import load_run
+
+    out, metrics = val_run
+    line = load_run(out, device="cpu").threshold_source()
+    assert line.startswith(f"threshold {metrics['threshold']:.6g}: ") and "validation images" in line
+    assert "validation false-positive rate of 1%" in line and f"of {metrics['n_val']} validation images" in line

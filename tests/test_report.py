@@ -51,19 +51,22 @@ def page(bench_dir):
 
 
 def test_report_has_every_section(page):
-    expected = ["summary", "best", "categories", "gain", "roc", "histograms", "training", "speed", "failed"]
+    expected = ["summary", "best", "categories", "gain", "real", "roc", "histograms", "training", "speed", "failed"]
     assert [key for key, _ in SECTIONS] == expected
     for key, title in SECTIONS:
         assert f"<section id='{key}'><h2>{title}</h2>" in page
     best = page.split("<section id='best'>")[1].split("</section>")[0]
     assert "maximum over all evaluations" in best and "chosen on the test set" in best
+    real = page.split("<section id='real'>")[1].split("</section>")[0]
+    assert "se vs none on mvtec (last)" in real and "too few pairs to tell" in real
 
 
 def test_report_embeds_plotly_js_exactly_once(page):
     assert page.count(PLOTLY_JS_HEADER) == 1
     assert "<script src=" not in page  # nothing fetched: it opens offline
-    # Several figures share that one copy: 2 category bars, gain, 2 ROC, 4 histograms, 2 training, speed.
-    assert page.count("Plotly.newPlot(") == 12
+    # Several figures share that one copy: 2 category bars, gain, paired intervals, 2 ROC, 4 histograms,
+    # 2 training, speed.
+    assert page.count("Plotly.newPlot(") == 13
 
 
 def test_report_shows_measured_beside_published_and_failures(page):
