@@ -85,6 +85,9 @@ def choose_threshold(labels, scores, method: str = "youden", train_scores=None,
 
     youden          maximises TPR - FPR on the given (test) labels and scores: optimistic, since the test
                     set itself picks it. Falls back to train_quantile when the labels hold one class only.
+                    The threshold lies midway between the score at the best J and the next lower score (the
+                    same decisions on the test set): at the score itself, that image's decision would hinge
+                    on its last bits, which another runtime (onnxruntime) or machine computes differently.
     train_quantile  the `quantile` of the training images' scores (`train_scores`): needs no defective images.
     """
     if method not in THRESHOLD_METHODS:
@@ -97,6 +100,9 @@ def choose_threshold(labels, scores, method: str = "youden", train_scores=None,
         threshold = float(thr[best])
         if not np.isfinite(threshold):  # J is never positive: nothing separates; call only the top one defective
             threshold = float(s.max())
+        below = s[s < threshold]
+        if below.size:  # midway to the next lower score: same test decisions, robust to float noise
+            threshold = float((threshold + below.max()) / 2)
         return threshold, (
             f"Threshold {threshold:.6g} maximises TPR - FPR (Youden's J = {j[best]:.3f}) on the test set itself, "
             "so it was chosen on the test set and its accuracy is optimistic."
