@@ -64,7 +64,14 @@ def collect_images(items: list[str | Path]) -> list[Path]:
 
 
 def score_paths(run: TrainedRun, paths: list[str | Path], progress: bool = False) -> pd.DataFrame:
-    """Score image files: a table of path, score, decision ('anomalous' when score >= threshold)."""
+    """Score image files: a table of path, score, decision ('anomalous' when score >= threshold).
+
+    `run` may also be an exported detector: an .onnx path or an adnkit.onnx_inference.OnnxDetector
+    (scored through onnxruntime, same table)."""
+    from adnkit.onnx_inference import OnnxDetector, is_onnx_path  # export: ONNX files score through onnxruntime
+
+    if is_onnx_path(run) or isinstance(run, OnnxDetector):
+        return (run if isinstance(run, OnnxDetector) else OnnxDetector(run)).score_paths(paths, progress)
     paths = collect_images(paths)
     for p in paths:
         read_image(p)  # a clear error naming the file before any work is done
