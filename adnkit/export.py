@@ -77,7 +77,8 @@ def export_onnx(run_dir: str | Path, out: str | Path, opset: int | None = None, 
     from adnkit.score import load_run
 
     fixed = _check_batch(batch)
-    if opset is not None and int(opset) < 16:
+    opset = None if opset is None else int(opset)
+    if opset is not None and opset < 16:
         raise ExportError(f"opset={opset}: the rotations need ONNX GridSample (opset 16 or later); "
                           "use --opset 18 or leave it out")
     run = load_run(run_dir, device="cpu")

@@ -120,8 +120,11 @@ def test_metadata_carries_threshold_config_and_marker(runs, exports):
 
 def test_fixed_batch_export_from_the_cli(runs, images, tmp_path, capsys):
     out = tmp_path / "fixed.onnx"
-    assert main(["export", str(runs["se"]), "--out", str(out), "--batch", "3"]) == 0
+    assert main(["export", str(runs["se"]), "--out", str(out), "--batch", "3", "--opset", "18"]) == 0
     assert str(out) in capsys.readouterr().out
+    model = onnx.load(str(out))
+    assert {o.domain: o.version for o in model.opset_import}[""] == 18
+    assert {p.key: p.value for p in model.metadata_props}["batch"] == "3"
     detector = OnnxDetector(out, threads=1)
     assert detector.batch == 3 and detector.session.get_inputs()[0].shape[0] == 3
     reference = score_paths(load_run(runs["se"], device="cpu"), images)
