@@ -1,4 +1,4 @@
-"""The `adnkit` command: train, score, bench, demo, explain, data.
+"""The `adnkit` command: train, score, export, bench, demo, explain, data.
 
 Every Config field is a flag of the same name (`image_size` -> `--image-size`) on train and bench. Mistakes a
 person can fix end with one line on stderr and exit status 2, never a traceback.
@@ -71,12 +71,26 @@ def cmd_train(args) -> int:
 def cmd_score(args) -> int:
     from adnkit.score import load_run, score_paths
 
-    run = load_run(args.run_dir, device=args.device)
+    if Path(args.run_dir).suffix.lower() == ".onnx":  # export: an .onnx file scores through onnxruntime
+        from adnkit.onnx_inference import OnnxDetector
+
+        run = OnnxDetector(args.run_dir)
+    else:
+        run = load_run(args.run_dir, device=args.device)
     table = score_paths(run, args.images, progress=not args.quiet)
     if args.csv:
         table.to_csv(args.csv, index=False)
     with_pd_options(lambda: print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}")))
     print(run.threshold_source())
+    return 0
+
+
+def cmd_export(args) -> int:
+    from adnkit.export import export_onnx
+
+    out = export_onnx(args.run_dir, args.out, opset=args.opset, batch=args.batch)
+    print(f"{out}: {out.stat().st_size / 1e6:.1f} MB; score with `adnkit score {out} IMAGES...` or onnxruntime alone "
+          "(examples/score_onnx.py)")
     return 0
 
 
@@ -142,13 +156,20 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_flags(p)
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("score", help="score new images with a trained run")
-    p.add_argument("run_dir", help="a run folder written by `adnkit train`")
+    p = sub.add_parser("score", help="score new images with a trained run (or its .onnx export)")
+    p.add_argument("run_dir", help="a run folder written by `adnkit train`, or an .onnx file from `adnkit export`")
     p.add_argument("images", nargs="+", help="image files or folders")
     p.add_argument("--device", default="auto")
     p.add_argument("--csv", help="also write the table to this CSV file")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("export", help="export a trained run to one ONNX file (uint8 images -> scores) for onnxruntime")
+    p.add_argument("run_dir", help="a run folder written by `adnkit train`")
+    p.add_argument("--out", required=True, help="the .onnx file to write")
+    p.add_argument("--opset", type=int, default=None, help="ONNX opset (default: torch's exporter's; 16 or later)")
+    p.add_argument("--batch", default="dynamic", help="'dynamic' (any number of images per call) or a fixed N")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("bench", help="run datasets x categories x attention x seeds and write results + report.html")
     p.add_argument("--data", nargs="+", required=True, help="dataset specs (elpv, mvtec:ROOT, synthetic:NAME, ...)")

@@ -19,3 +19,7 @@ class DataError(AdnkitError):
 
 class WeightsError(AdnkitError):
     """Pretrained weights cannot be found, downloaded or verified."""
+
+
+class ExportError(AdnkitError):
+    """A run cannot be exported to ONNX, or an ONNX file cannot be used as an adnkit detector."""

@@ -97,6 +97,9 @@ def choose_threshold(labels, scores, method: str = "youden", train_scores=None,
                     test labels; falls back to train_quantile without validation scores.
     youden          maximises TPR - FPR on the given (test) labels and scores: optimistic, since the test
                     set itself picks it. Falls back to train_quantile when the labels hold one class only.
+                    The threshold lies midway between the score at the best J and the next lower score (the
+                    same decisions on the test set): at the score itself, that image's decision would hinge
+                    on its last bits, which another runtime (onnxruntime) or machine computes differently.
     train_quantile  the `quantile` of the training images' scores (`train_scores`): needs no defective images.
     """
     from adnkit.thresholds import choose_threshold as choose

@@ -21,6 +21,7 @@ from adnkit.metrics import decisions
 from adnkit.model import DifferNet
 from adnkit.run import Run
 from adnkit.scoring import score_dataset
+from adnkit.thresholds import threshold_source
 
 
 @dataclass
@@ -41,11 +42,8 @@ class TrainedRun:
 
     def threshold_source(self) -> str:
         """One line for people: the threshold, how it was chosen, and the validation FPR it was set for."""
-        line = f"threshold {self.threshold:.6g}: {self.threshold_method}"
-        if math.isfinite(self.threshold_target_fpr):
-            line += (f" [set for a validation false-positive rate of {100 * self.threshold_target_fpr:.3g}%; "
-                     f"{100 * self.threshold_val_fpr:.3g}% of {self.n_val} validation images score at or above it]")
-        return line
+        return threshold_source(self.threshold, self.threshold_method, self.threshold_target_fpr,
+                                self.threshold_val_fpr, self.n_val)
 
     @property
     def run(self) -> Run:
@@ -82,7 +80,14 @@ def collect_images(items: list[str | Path]) -> list[Path]:
 
 
 def score_paths(run: TrainedRun, paths: list[str | Path], progress: bool = False) -> pd.DataFrame:
-    """Score image files: a table of path, score, decision ('anomalous' when score >= threshold)."""
+    """Score image files: a table of path, score, decision ('anomalous' when score >= threshold).
+
+    `run` may also be an exported detector: an .onnx path or an adnkit.onnx_inference.OnnxDetector
+    (scored through onnxruntime, same table)."""
+    from adnkit.onnx_inference import OnnxDetector, is_onnx_path  # export: ONNX files score through onnxruntime
+
+    if is_onnx_path(run) or isinstance(run, OnnxDetector):
+        return (run if isinstance(run, OnnxDetector) else OnnxDetector(run)).score_paths(paths, progress)
     paths = collect_images(paths)
     for p in paths:
         read_image(p, min_side=run.cfg.min_image_side)  # a clear error naming the file before any work is done

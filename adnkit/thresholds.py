@@ -138,6 +138,12 @@ def youden_threshold(labels, scores) -> Threshold:
     value = float(thr[best])
     if not np.isfinite(value):  # J is never positive: nothing separates; call only the top one defective
         value = float(s.max())
+    below = s[s < value]
+    if below.size:
+        # Midway to the next lower score: the same decisions on the test set, but no test image sits exactly at
+        # the threshold, where its decision would hinge on the last bits that another runtime
+        # (onnxruntime) or machine computes differently.
+        value = float((value + below.max()) / 2)
     text = (f"Threshold {value:.6g} maximises TPR - FPR (Youden's J = {j[best]:.3f}) on the test set itself, "
             "so it was chosen on the test set and its accuracy is optimistic.")
     return Threshold(value, "youden", "youden", text)
@@ -205,3 +211,14 @@ def rates_at(labels, scores, threshold: float) -> dict:
 
     return dict(tp=tp, fp=fp, tn=tn, fn=fn, tpr=ratio(tp, tp + fn), fpr=ratio(fp, fp + tn),
                 precision=ratio(tp, tp + fp), f1=ratio(2 * tp, 2 * tp + fp + fn), accuracy=(tp + tn) / y.size)
+
+
+def threshold_source(threshold: float, how: str, target_fpr: float = math.nan, val_fpr: float = math.nan,
+                     n_val: int = 0) -> str:
+    """One line for people (`adnkit score`): the threshold, how it was chosen, and, for val_fpr, the
+    validation false-positive rate it was set for and the one measured on the validation images."""
+    line = f"threshold {threshold:.6g}: {how}"
+    if target_fpr is not None and math.isfinite(target_fpr):
+        line += (f" [set for a validation false-positive rate of {100 * target_fpr:.3g}%; "
+                 f"{100 * val_fpr:.3g}% of {n_val} validation images score at or above it]")
+    return line

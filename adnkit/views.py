@@ -47,11 +47,21 @@ def rotate_rows(images: torch.Tensor, angles: Sequence[float] | torch.Tensor) ->
     """
     dtype = images.dtype
     work = images if images.is_floating_point() else images.float()  # uint8 in, uint8 out (nearest is exact)
-    radians = torch.deg2rad(torch.as_tensor(angles, dtype=torch.float64)).to(images.device, torch.float32)
+    grid = rotation_grid(angles, list(work.shape), work.dtype, images.device)
+    return F.grid_sample(work, grid, mode="nearest", padding_mode="zeros", align_corners=False).to(dtype)
+
+
+def rotation_grid(angles: Sequence[float] | torch.Tensor, shape: Sequence[int], dtype: torch.dtype = torch.float32,
+                  device: torch.device | str | None = None) -> torch.Tensor:
+    """The `grid_sample` grid [N, H, W, 2] that rotate_rows uses for images of `shape` [N, C, H, W].
+
+    Kept apart so that an exported graph (adnkit.onnx_graph) can hold these exact grids as constants: a
+    grid recomputed by another runtime's AffineGrid differs in the last bits and moves a few pixels.
+    """
+    radians = torch.deg2rad(torch.as_tensor(angles, dtype=torch.float64)).to(device, torch.float32)
     cos, sin, zero = radians.cos(), radians.sin(), torch.zeros_like(radians)
     theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
-    grid = F.affine_grid(theta.to(work.dtype), list(work.shape), align_corners=False)
-    return F.grid_sample(work, grid, mode="nearest", padding_mode="zeros", align_corners=False).to(dtype)
+    return F.affine_grid(theta.to(dtype), list(shape), align_corners=False)
 
 
 def rotate_views(images: torch.Tensor, angles: Sequence[float]) -> torch.Tensor:

@@ -53,8 +53,10 @@ def test_roc_table_runs_from_origin_to_one():
 # --- thresholds ----------------------------------------------------------------------------------------------
 def test_youden_on_hand_example():
     # J at 0.9: 1/3; 0.7: 2/3; 0.65: 2/3-1/4; 0.6: 1-1/4 = 0.75 (the max); 0.3: 1/2.
+    # The threshold sits midway between 0.6 and the next lower score 0.3: the same decisions as at 0.6.
     threshold, text = choose_threshold(LABELS, SCORES, method="youden")
-    assert threshold == pytest.approx(0.6)
+    assert threshold == pytest.approx(0.45)
+    assert list(confusion_at(LABELS, SCORES, threshold).values()) == list(confusion_at(LABELS, SCORES, 0.6).values())
     assert "test set" in text and "0.750" in text
     assert text.count(". ") == 0 and text.endswith(".")  # one sentence
 
