@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 
 RAY_INSTALL = "pip install 'adnkit[ray]'"
 EXECUTORS = ("serial", "ray")
+# Ray's raylet gives its helper processes a fixed time to start; on a busy machine the first start can miss it
+# (the raylet exits, ray.init raises "The current node timed out during startup"): try once more.
+LOCAL_START_ATTEMPTS = 2
 _MAX_REASON = 300  # Ray's own messages (out-of-memory kills) can run to pages; results.csv keeps one short line
 
 
@@ -135,21 +138,25 @@ class RayExecutor:
         ray = self.ray
         if ray.is_initialized():
             return False
-        local = self.address is None
-        try:
-            if local:
+        if self.address is not None:
+            try:
+                ray.init(address=self.address, **self.init_kwargs)
+            except Exception as exc:  # noqa: BLE001 - Ray raises plain Exception/ConnectionError here
+                raise AdnkitError(f"--ray-address {self.address}: could not join the Ray cluster "
+                                  f"({_one_line(exc)}); check that `ray start --head` runs there and this machine "
+                                  "reaches it") from None
+            return True
+        for attempt in range(LOCAL_START_ATTEMPTS):
+            try:
                 ray.init(address="local", include_dashboard=False, _node_ip_address="127.0.0.1",
                          logging_level=logging.WARNING, **self.init_kwargs)
-            else:
-                ray.init(address=self.address, **self.init_kwargs)
-        except Exception as exc:  # noqa: BLE001 - Ray raises plain Exception/ConnectionError here
-            if local:
-                raise AdnkitError(f"could not start a local Ray instance ({_one_line(exc)}); on a busy machine its "
-                                  "start-up can time out: run the command again, or start Ray once with "
-                                  "`ray start --head` and pass --ray-address auto") from None
-            raise AdnkitError(f"--ray-address {self.address}: could not join the Ray cluster ({_one_line(exc)}); "
-                              "check that `ray start --head` runs there and this machine reaches it") from None
-        return True
+                return True
+            except Exception as exc:  # noqa: BLE001 - Ray raises a plain Exception when start-up times out
+                ray.shutdown()
+                error = exc
+        raise AdnkitError(f"could not start a local Ray instance ({_one_line(error)}); on a busy machine its "
+                          "start-up can time out: run the command again, or start Ray once with `ray start "
+                          "--head` and pass --ray-address auto")
 
     def _nodes(self) -> list[dict]:
         return [node.get("Resources", {}) for node in self.ray.nodes() if node.get("Alive")]
