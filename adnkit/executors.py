@@ -110,7 +110,8 @@ def _cell_task(cell: dict, runner: Runner, cwd: str, env: dict[str, str], thread
 
 
 class RayExecutor:
-    """One Ray task per cell: `address` None starts a local Ray instance on 127.0.0.1 (shut down afterwards);
+    """One Ray task per cell: `address` None starts a local Ray instance (node address 127.0.0.1, which Ray maps
+    to this machine's own address; no dashboard; shut down afterwards);
     'auto' or 'ray://HOST:PORT' joins a running cluster. If Ray is already initialised in this process (a
     notebook, a test), that instance is used as it is.
 
