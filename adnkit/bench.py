@@ -21,7 +21,6 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pandas as pd
-from tqdm.auto import tqdm
 
 import adnkit
 from adnkit.checkpoint import save_text
@@ -174,14 +173,17 @@ def _save_tables(out_dir: Path, rows: list[dict]) -> pd.DataFrame:
 
 
 def run_bench(specs: Iterable[str], attentions: Iterable[str], seeds: Iterable[int], base_cfg: Config,
-              out_dir: str | Path, runner: Runner | None = None, progress: bool = True) -> pd.DataFrame:
+              out_dir: str | Path, runner: Runner | None = None, progress: bool = True,
+              executor=None) -> pd.DataFrame:
     """Run every cell of specs x attentions x seeds (specs expanded by `expand_specs`) and return the results
     table (also in out_dir/results.csv; the summary is in out_dir/summary.csv).
 
     Each cell calls ``runner(base_cfg.replace(data=spec, attention=a, seed=s), run_dir)``, by default
     adnkit.train.run_training. A finished run is not run again. A run that
-    raises is recorded as failed with a one-line reason (and the traceback in run_dir/error.txt), and the
-    benchmark goes on; Ctrl-C stops it, leaving the finished runs on disk.
+    raises is recorded as failed with a one-line reason (and the traceback in the run's error file), and the
+    benchmark goes on; Ctrl-C stops it, leaving the finished runs on disk. `executor` (adnkit.executors) says
+    how the cells run: one after another here (SerialExecutor, the default) or as Ray tasks (RayExecutor);
+    the results are the same.
     """
     out_dir = Path(out_dir)
     attentions = list(dict.fromkeys(str(a) for a in attentions))
@@ -204,10 +206,15 @@ def run_bench(specs: Iterable[str], attentions: Iterable[str], seeds: Iterable[i
                     status="pending", reason="", run_dir=run_dir.relative_to(out_dir).as_posix(), reused=False)))
     base = _jsonable(base_cfg.to_dict())
     _check_rerun(out_dir, base)
+    if executor is None:
+        from adnkit.executors import SerialExecutor
+
+        executor = SerialExecutor()
     if runner is None:
         todo = any(_read_metrics(c["run_dir"]) is None for c in cells)
-        # Imported (slow: torch, FrEIA) only when some cell still has to run.
-        runner = _default_runner(progress) if todo else _nothing_to_run
+        # Imported (slow: torch, FrEIA) only when some cell still has to run; runs in other processes (Ray)
+        # keep their own progress bars off.
+        runner = _default_runner(progress and executor.inner_progress) if todo else _nothing_to_run
 
     (out_dir / "runs").mkdir(parents=True, exist_ok=True)
     save_text(json.dumps(dict(
@@ -217,55 +224,55 @@ def run_bench(specs: Iterable[str], attentions: Iterable[str], seeds: Iterable[i
     rows = [cell["row"] for cell in cells]
     _save_tables(out_dir, rows)
 
-    bar = tqdm(cells, desc="bench", unit="run", disable=not progress)
-    try:
-        _run_cells(cells, rows, bar, runner, out_dir, progress)
-    finally:
-        bar.close()
+    executor.run(cells, rows, runner, lambda: _save_tables(out_dir, rows), progress)
     return results_frame(rows)
 
 
-def _run_cells(cells: list[dict], rows: list[dict], bar, runner: Runner, out_dir: Path, progress: bool) -> None:
-    failed = 0
-    for i, cell in enumerate(bar):
-        run_dir, row = cell["run_dir"], dict(cell["row"])
-        bar.set_postfix_str(run_dir.name, refresh=False)
-        run = Run(run_dir)
-        metrics = _read_metrics(run_dir)
-        if metrics is not None:
-            row.update(status="ok", reused=True)
-        else:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            try:
-                returned = runner(cell["cfg"], run_dir)
-            except Exception as exc:  # noqa: BLE001 - one failed cell must not stop the matrix
-                failed += 1
-                row.update(status="failed", reason=_one_line(exc))
-                run.write_error(traceback.format_exc())
-                run.set_aside_metrics()  # written before the failure: kept, but not as a finished run
-                if progress:
-                    bar.write(f"failed: {run_dir.name}: {row['reason']}")
-            else:
-                metrics = _read_metrics(run_dir)
-                if metrics is None and isinstance(returned, dict) and returned:
-                    metrics = dict(returned)  # returned but not written: keep them, so a rerun skips this cell
-                    run.write_metrics(_jsonable(metrics))
-                if metrics is None:
-                    failed += 1
-                    row.update(status="failed", reason=f"the run in {run_dir} finished without writing its metrics")
-                else:
-                    row.update(status="ok")
-        if metrics is not None:
-            for key, value in metrics.items():
-                if key in ("dataset", "category"):
-                    if isinstance(value, str) and value:
-                        row[key] = value  # the run's own name for its data wins over the spec's
-                elif key not in ("attention", "seed", "status", "reason", "run_dir", "spec", "reused"):
-                    row[key] = _flat(value)
-        rows[i] = row
-        _save_tables(out_dir, rows)
-        if failed:
-            bar.set_description(f"bench ({failed} failed)")
+def reused_row(cell: dict) -> dict | None:
+    """The results row of a cell whose run has finished, or None if it must run."""
+    metrics = _read_metrics(cell["run_dir"])
+    return None if metrics is None else _with_metrics(dict(cell["row"], status="ok", reused=True), metrics)
+
+
+def record_failure(cell: dict, reason: str, details: str) -> dict:
+    """The row of a failed cell: status failed, the one-line reason; the details go to the run's error file and
+    metrics written before the failure are set aside (Run.set_aside_metrics: not a finished run)."""
+    run = Run(cell["run_dir"])
+    run.write_error(details)
+    run.set_aside_metrics()
+    return dict(cell["row"], status="failed", reason=reason)
+
+
+def run_cell(cell: dict, runner: Runner) -> dict:
+    """One cell of the matrix, the same wherever it runs (adnkit.executors): reuse a finished run folder, else
+    call the runner; a runner that raises gives a failed row (one-line reason, traceback in the run's error file).
+    Returns the cell's results row."""
+    row = reused_row(cell)
+    if row is not None:
+        return row
+    run_dir = cell["run_dir"]
+    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        returned = runner(cell["cfg"], run_dir)
+    except Exception as exc:  # noqa: BLE001 - one failed cell must not stop the matrix
+        return record_failure(cell, _one_line(exc), traceback.format_exc())
+    metrics = _read_metrics(run_dir)
+    if metrics is None and isinstance(returned, dict) and returned:
+        metrics = dict(returned)  # returned but not written: keep them, so a rerun skips this cell
+        Run(run_dir).write_metrics(_jsonable(metrics))
+    if metrics is None:
+        return dict(cell["row"], status="failed", reason=f"the run in {run_dir} finished without writing its metrics")
+    return _with_metrics(dict(cell["row"], status="ok"), metrics)
+
+
+def _with_metrics(row: dict, metrics: dict) -> dict:
+    for key, value in metrics.items():
+        if key in ("dataset", "category"):
+            if isinstance(value, str) and value:
+                row[key] = value  # the run's own name for its data wins over the spec's
+        elif key not in ("attention", "seed", "status", "reason", "run_dir", "spec", "reused"):
+            row[key] = _flat(value)
+    return row
 
 
 # --- terminal output -----------------------------------------------------------------------------------------

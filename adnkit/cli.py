@@ -12,6 +12,7 @@ from pathlib import Path
 
 from adnkit.config import PRESETS, Config, _flag, field_docs, field_types, parse_value, preset
 from adnkit.errors import AdnkitError
+from adnkit.executors import add_executor_flags, executor_from_args
 
 DEMO_DATA = ("elpv:mono", "synthetic:demo")
 DEMO_ATTENTIONS = ("none", "se", "cbam")
@@ -101,14 +102,15 @@ def with_pd_options(fn):
         return fn()
 
 
-def _bench(specs, attentions, seeds: int, base: Config, out: Path, progress: bool) -> int:
+def _bench(specs, attentions, seeds: int, base: Config, out: Path, progress: bool, executor=None) -> int:
     from adnkit.bench import expand_specs, format_paired, format_summary, run_bench
     from adnkit.metrics import summarize
     from adnkit.paired import paired_gains
     from adnkit.report import write_report
 
     specs = expand_specs(list(specs), base.data_root)
-    results = run_bench(specs, list(attentions), list(range(seeds)), base, out, progress=progress)
+    results = run_bench(specs, list(attentions), list(range(seeds)), base, out, progress=progress,
+                        executor=executor)
     report = write_report(out)
     ok = results[results["status"] == "ok"] if "status" in results else results
     if len(ok):
@@ -123,7 +125,8 @@ def _bench(specs, attentions, seeds: int, base: Config, out: Path, progress: boo
 
 def cmd_bench(args) -> int:
     base = config_from_args(args)
-    return _bench(args.data, args.attention, args.seeds, base, Path(args.out), not args.quiet)
+    return _bench(args.data, args.attention, args.seeds, base, Path(args.out), not args.quiet,
+                  executor_from_args(args))
 
 
 def cmd_demo(args) -> int:
@@ -131,7 +134,7 @@ def cmd_demo(args) -> int:
     synthetic set whose answer is known, at the cpu preset (about 10 minutes on 2 cores)."""
     base = config_from_args(args)
     print(f"adnkit demo: {', '.join(DEMO_DATA)} x {', '.join(DEMO_ATTENTIONS)} at preset {args.preset!r} -> {args.out}")
-    return _bench(DEMO_DATA, DEMO_ATTENTIONS, 1, base, Path(args.out), not args.quiet)
+    return _bench(DEMO_DATA, DEMO_ATTENTIONS, 1, base, Path(args.out), not args.quiet, executor_from_args(args))
 
 
 def cmd_explain(args) -> int:
@@ -178,12 +181,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--quiet", action="store_true")
     add_config_flags(p, skip=("data", "attention", "seed"))
+    add_executor_flags(p)
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("demo", help="the main job: DifferNet vs SE vs CBAM on the embedded ELPV solar cells and a synthetic set")
     p.add_argument("--out", default="runs/demo")
     p.add_argument("--quiet", action="store_true")
     add_config_flags(p, skip=("data", "attention", "seed"))
+    add_executor_flags(p)
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("explain", help="write Grad-CAM / gradient-map overlays (PNG) for images")
