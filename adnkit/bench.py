@@ -189,17 +189,18 @@ def results_frame(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=RESULT_COLUMNS + extra)
 
 
-def _save_tables(out_dir: Path, rows: list[dict]) -> pd.DataFrame:
+def _save_tables(out_dir: Path, rows: list[dict], grid_cols: list[str] = ()) -> pd.DataFrame:
     results = results_frame(rows)
     _write_atomic(out_dir / "results.csv", results.to_csv(index=False))
     finished = results["status"].eq("ok").any()
-    summary = summarize(results) if finished else pd.DataFrame(columns=SUMMARY_COLUMNS)
+    summary = summarize(results, variant_cols=grid_cols) if finished else pd.DataFrame(columns=SUMMARY_COLUMNS)
     _write_atomic(out_dir / "summary.csv", summary.to_csv(index=False))
     return results
 
 
 def run_bench(specs: Iterable[str], attentions: Iterable[str], seeds: Iterable[int], base_cfg: Config,
-              out_dir: str | Path, runner: Runner | None = None, progress: bool = True) -> pd.DataFrame:
+              out_dir: str | Path, runner: Runner | None = None, progress: bool = True,
+              grid: "adnkit.grid.Grid | None" = None) -> pd.DataFrame:
     """Run every cell of specs x attentions x seeds (specs expanded by `expand_specs`) and return the results
     table (also in out_dir/results.csv; the summary is in out_dir/summary.csv).
 
@@ -207,9 +208,18 @@ def run_bench(specs: Iterable[str], attentions: Iterable[str], seeds: Iterable[i
     adnkit.train.run_training. A run folder that already holds metrics.json is not run again. A run that
     raises is recorded as failed with a one-line reason (and the traceback in run_dir/error.txt), and the
     benchmark goes on; Ctrl-C stops it, leaving the finished runs on disk.
+
+    `grid` (adnkit.grid): more Config fields as axes, {field: [values]} crossed with the attentions, or a list
+    of variant dicts; each cell's config then also gets its grid values, its run folder name carries them
+    (`...-se-train_attention_true-seed0`), its results row has a column per grid field, and the summary
+    groups by them. Without a grid the run names and tables are as before.
     """
+    from adnkit.grid import check_fields, grid_columns, name_suffix, value_text, variants
     out_dir = Path(out_dir)
-    attentions = list(dict.fromkeys(str(a) for a in attentions))
+    variant_list = variants(attentions, grid)
+    check_fields(variant_list)
+    grid_cols = grid_columns(variant_list)
+    attentions = list(dict.fromkeys(str(v["attention"]) for v in variant_list))
     seeds = list(dict.fromkeys(int(s) for s in seeds))
     specs = [str(s) for s in specs]
     expanded = expand_specs(specs, base_cfg.data_root)
@@ -220,13 +230,17 @@ def run_bench(specs: Iterable[str], attentions: Iterable[str], seeds: Iterable[i
     cells = []
     for spec in expanded:
         dataset, category = spec_names(spec)
-        for attention in attentions:
+        for variant in variant_list:
+            attention = str(variant["attention"])
+            values = {k: v for k, v in variant.items() if k != "attention"}
             for seed in seeds:
-                cfg = base_cfg.replace(data=spec, attention=attention, seed=seed)
-                run_dir = out_dir / "runs" / f"{names[spec]}-{sanitize(attention)}-seed{seed}"
-                cells.append(dict(cfg=cfg, run_dir=run_dir, row=dict(
-                    dataset=dataset, category=category, spec=spec, attention=attention, seed=seed,
-                    status="pending", reason="", run_dir=run_dir.relative_to(out_dir).as_posix(), reused=False)))
+                cfg = base_cfg.replace(data=spec, attention=attention, seed=seed, **values)
+                suffix = name_suffix(variant)  # '' without a grid: the names as before
+                run_dir = out_dir / "runs" / f"{names[spec]}-{sanitize(attention)}{sanitize(suffix) if suffix else ''}-seed{seed}"
+                row = dict(dataset=dataset, category=category, spec=spec, attention=attention, seed=seed,
+                           status="pending", reason="", run_dir=run_dir.relative_to(out_dir).as_posix(), reused=False)
+                row.update({c: value_text(getattr(cfg, c)) for c in grid_cols})  # the value each cell ran with
+                cells.append(dict(cfg=cfg, run_dir=run_dir, row=row, grid=grid_cols))
     base = _jsonable(base_cfg.to_dict())
     _check_rerun(out_dir, base)
     if runner is None:
@@ -238,19 +252,21 @@ def run_bench(specs: Iterable[str], attentions: Iterable[str], seeds: Iterable[i
     _write_atomic(out_dir / "bench.json", json.dumps(dict(
         specs=specs, expanded_specs=expanded, attentions=attentions, seeds=seeds, base_config=base,
         n_cells=len(cells), adnkit_version=adnkit.__version__,
+        **(dict(grid=_jsonable(variant_list), grid_columns=grid_cols) if grid_cols else {}),
         updated=time.strftime("%Y-%m-%dT%H:%M:%S")), indent=2) + "\n")
     rows = [cell["row"] for cell in cells]
-    _save_tables(out_dir, rows)
+    _save_tables(out_dir, rows, grid_cols)
 
     bar = tqdm(cells, desc="bench", unit="run", disable=not progress)
     try:
-        _run_cells(cells, rows, bar, runner, out_dir, progress)
+        _run_cells(cells, rows, bar, runner, out_dir, progress, grid_cols)
     finally:
         bar.close()
     return results_frame(rows)
 
 
-def _run_cells(cells: list[dict], rows: list[dict], bar, runner: Runner, out_dir: Path, progress: bool) -> None:
+def _run_cells(cells: list[dict], rows: list[dict], bar, runner: Runner, out_dir: Path, progress: bool,
+               grid_cols: list[str] = ()) -> None:
     failed = 0
     for i, cell in enumerate(bar):
         run_dir, row = cell["run_dir"], dict(cell["row"])
@@ -286,10 +302,10 @@ def _run_cells(cells: list[dict], rows: list[dict], bar, runner: Runner, out_dir
                 if key in ("dataset", "category"):
                     if isinstance(value, str) and value:
                         row[key] = value  # the run's own name for its data wins over the spec's
-                elif key not in ("attention", "seed", "status", "reason", "run_dir", "spec", "reused"):
+                elif key not in ("attention", "seed", "status", "reason", "run_dir", "spec", "reused", *grid_cols):
                     row[key] = _flat(value)
         rows[i] = row
-        _save_tables(out_dir, rows)
+        _save_tables(out_dir, rows, grid_cols)
         if failed:
             bar.set_description(f"bench ({failed} failed)")
 
@@ -308,10 +324,12 @@ def format_summary(summary: pd.DataFrame) -> str:
     """A compact text table of a summary (adnkit.metrics.summarize): AUROC in percent, mean +- std over seeds."""
     if summary is None or summary.empty:
         return "No finished runs to summarise."
+    grid_cols = [c for c in summary.columns if c not in SUMMARY_COLUMNS]  # bench --grid fields
     table = pd.DataFrame({
         "dataset": summary["dataset"],
         "category": summary["category"],
         "attention": summary["attention"],
+        **{c: summary[c] for c in grid_cols},
         "seeds": summary["n_seeds"],
         "AUROC last (%)": [_pm(m, s) for m, s in zip(summary["auroc_last_mean"], summary["auroc_last_std"])],
         "AUROC best (%)": [_pm(m, s) for m, s in zip(summary["auroc_best_mean"], summary["auroc_best_std"])],

@@ -75,17 +75,18 @@ def with_pd_options(fn):
         return fn()
 
 
-def _bench(specs, attentions, seeds: int, base: Config, out: Path, progress: bool) -> int:
+def _bench(specs, attentions, seeds: int, base: Config, out: Path, progress: bool, grid=None) -> int:
     from adnkit.bench import expand_specs, format_summary, run_bench
+    from adnkit.grid import bench_grid_columns
     from adnkit.metrics import summarize
     from adnkit.report import write_report
 
     specs = expand_specs(list(specs), base.data_root)
-    results = run_bench(specs, list(attentions), list(range(seeds)), base, out, progress=progress)
+    results = run_bench(specs, list(attentions), list(range(seeds)), base, out, progress=progress, grid=grid)
     report = write_report(out)
     ok = results[results["status"] == "ok"] if "status" in results else results
     if len(ok):
-        with_pd_options(lambda: print(format_summary(summarize(ok))))
+        with_pd_options(lambda: print(format_summary(summarize(ok, variant_cols=bench_grid_columns(out)))))
     failed = len(results) - len(ok)
     if failed:
         print(f"{failed} run(s) failed; reasons in {out / 'results.csv'}")
@@ -94,8 +95,11 @@ def _bench(specs, attentions, seeds: int, base: Config, out: Path, progress: boo
 
 
 def cmd_bench(args) -> int:
+    from adnkit.grid import parse_grid
+
+    grid = parse_grid(args.grid)  # before anything runs: a typo in --grid fails at once
     base = config_from_args(args)
-    return _bench(args.data, args.attention, args.seeds, base, Path(args.out), not args.quiet)
+    return _bench(args.data, args.attention, args.seeds, base, Path(args.out), not args.quiet, grid=grid)
 
 
 def cmd_demo(args) -> int:
@@ -140,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", nargs="+", required=True, help="dataset specs (elpv, mvtec:ROOT, synthetic:NAME, ...)")
     p.add_argument("--attention", nargs="+", default=list(DEMO_ATTENTIONS), help="variants, e.g. none se cbam")
     p.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 per cell")
+    p.add_argument("--grid", action="append", default=[], metavar="FIELD=V1,V2",
+                   help="another axis: any setting and its values, e.g. --grid train_attention=false,true or "
+                        "--grid attention_positions='1,4,11|2,5,12' (tuple values separated by '|'); repeatable")
     p.add_argument("--out", required=True)
     p.add_argument("--quiet", action="store_true")
     add_config_flags(p, skip=("data", "attention", "seed"))
