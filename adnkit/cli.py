@@ -110,6 +110,28 @@ def cmd_demo(args) -> int:
     return _bench(DEMO_DATA, DEMO_ATTENTIONS, 1, base, Path(args.out), not args.quiet)
 
 
+STUDY_FIXED = ("data", "attention", "seed", "attention_site", "attention_positions", "train_attention", "embedding_norm")
+
+
+def cmd_study(args) -> int:
+    """adnkit study attention: the ablation of adnkit.study, then its table and the report's path."""
+    import time
+
+    from adnkit.bench import expand_specs
+    from adnkit.study import format_study, run_study
+
+    base = config_from_args(args)
+    specs = expand_specs(list(args.data), base.data_root)
+    started = time.perf_counter()
+    table = run_study(specs, range(args.seeds), base, Path(args.out), progress=not args.quiet,
+                      spread_images=args.spread_images, preset_name=args.preset)
+    with_pd_options(lambda: print(format_study(table)))
+    print((Path(args.out) / "study.txt").read_text().strip())
+    print(f"study: {Path(args.out) / 'study.csv'}; report: {Path(args.out) / 'report.html'} "
+          f"({time.perf_counter() - started:.0f} s)")
+    return 0 if len(table) else 1
+
+
 def cmd_explain(args) -> int:
     from adnkit.explain import write_explanations
 
@@ -157,6 +179,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     add_config_flags(p, skip=("data", "attention", "seed"))
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("study", help="answer a question with a prepared ablation: `study attention` (does attention "
+                                     "help, in which reading, and why)")
+    p.add_argument("question", choices=["attention"],
+                   help="attention: none / SE / CBAM x site relu|pool x frozen | trained | trained + guard")
+    p.add_argument("--data", nargs="+", required=True, help="dataset specs (elpv:mono, mvtec:ROOT, ...)")
+    p.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 per cell")
+    p.add_argument("--out", required=True)
+    p.add_argument("--spread-images", type=int, default=128, help="training images the feature spread is measured on")
+    p.add_argument("--quiet", action="store_true")
+    add_config_flags(p, skip=STUDY_FIXED)
+    p.set_defaults(func=cmd_study)
 
     p = sub.add_parser("explain", help="write Grad-CAM / gradient-map overlays (PNG) for images")
     p.add_argument("run_dir", help="a run folder written by `adnkit train`")
