@@ -147,3 +147,47 @@ def feature_spread(model, data: Dataset | torch.Tensor, reference: dict | None =
 
 def _ratio(a, b) -> float:
     return float(a) / float(b) if b and math.isfinite(float(b)) and float(b) > 0 else float("nan")
+
+
+def collapse_curve(model, train_images: torch.Tensor, probe_images: torch.Tensor, steps: int = 20,
+                   every: int = 5, batch_size: int | None = None, seed: int = 0):
+    """Train `model` (in place) for `steps` optimiser steps the way run_training does (Adam on
+    model.trainable_parameters(), DifferNet's NLL on cfg.train_transforms random rotations of each image of
+    a batch) and measure feature_spread on `probe_images` before the first step and every `every` steps.
+
+    Returns a pandas DataFrame: step, loss (mean over the steps since the last row), mean_std, mean_abs,
+    relative_spread, near_constant_share. With train_attention on, a falling mean_std at a falling loss
+    is the collapse the guard (embedding_norm="batch") is meant to stop; with the blocks frozen only the
+    flow changes and the spread stays where it is."""
+    import pandas as pd
+
+    from adnkit.features import views_of
+    from adnkit.flow import nll_loss
+
+    cfg = model.cfg
+    batch_size = batch_size or cfg.batch_size
+    gen = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.Adam(model.trainable_parameters(), lr=cfg.lr, betas=cfg.betas, eps=cfg.eps,
+                                 weight_decay=cfg.weight_decay)
+    rows, losses = [], []
+
+    def measure(step):
+        spread = feature_spread(model, probe_images)
+        rows.append(dict(step=step, loss=float(sum(losses) / len(losses)) if losses else float("nan"),
+                         **{k: spread[k] for k in ("mean_std", "mean_abs", "relative_spread", "near_constant_share")}))
+        losses.clear()
+
+    measure(0)
+    for step in range(1, steps + 1):
+        model.train()
+        idx = torch.randint(len(train_images), (batch_size,), generator=gen)
+        angles = torch.rand(batch_size, cfg.train_transforms, generator=gen, dtype=torch.float64) * 360.0 - 180.0
+        loss = nll_loss(*model(views_of(train_images[idx].to(model.device), angles)))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+        if step % every == 0 or step == steps:
+            measure(step)
+    model.eval()
+    return pd.DataFrame(rows)

@@ -199,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="more run folders (e.g. the SE and CBAM runs): overlays side by side per image")
     p.add_argument("--out", required=True)
     p.add_argument("--method", default="gradcam", help="gradcam, gradcam++, xgradcam, layercam or gradients")
-    p.add_argument("--layer", default="last", help="backbone slot position (1, 4, 11) or 'last'")
+    p.add_argument("--layer", default="last", help="backbone slot position (1, 4, 11; 2, 5, 12 for --attention-site pool) or 'last'")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=cmd_explain)
 

@@ -5,7 +5,7 @@ import copy
 import pytest
 import torch
 
-from adnkit.attention_probe import embeddings_of, feature_spread, record_gates
+from adnkit.attention_probe import collapse_curve, embeddings_of, feature_spread, record_gates
 from adnkit.config import ALEXNET_SLOT_CHANNELS, ATTENTION_SITES, preset
 from adnkit.flow import nll_loss
 from adnkit.model import DifferNet
@@ -110,3 +110,13 @@ def test_trained_blocks_change_and_frozen_ones_do_not(build, images, trained):
     gates_changed = any(not torch.equal(before[p][n], after[p][n]) for p in before for n in before[p])
     assert any(changed) is trained and all(changed) is trained
     assert gates_changed is trained
+
+
+def test_collapse_curve_tracks_the_spread_while_training(build, images):
+    model = build(attention="cbam", train_attention=True)
+    curve = collapse_curve(model, images, images, steps=2, every=1, batch_size=2)
+    assert list(curve["step"]) == [0, 1, 2] and curve["loss"].iloc[1:].notna().all()
+    assert curve["mean_std"].iloc[0] != curve["mean_std"].iloc[-1]  # the trained blocks moved the features
+    frozen = build(attention="cbam")
+    flat = collapse_curve(frozen, images, images, steps=1, every=1, batch_size=2)
+    assert flat["mean_std"].iloc[0] == flat["mean_std"].iloc[-1]
