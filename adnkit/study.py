@@ -40,14 +40,14 @@ SITE_WORDS = {"relu": "after the ReLUs", "pool": "after the max-pools"}
 BLOCK_NAMES = {"se": "SE", "cbam": "CBAM", "none": "DifferNet"}
 MODES = ("frozen", "trained", "trained+guard")
 DIFFERNET, DIFFERNET_GUARD = "DifferNet", "DifferNet+guard"
-COLLAPSE_SPREAD = 0.5  # spread below half of DifferNet's: the features shrank
+COLLAPSE_SPREAD = 0.5  # a trained block's spread below half of the same block's at init: the features shrank
 SPREAD_FILE = "spread.json"
 STUDY_COLUMNS = [
     "dataset", "category", "variant", "attention", "site", "mode", "n_seeds",
     "auroc_last_mean", "auroc_last_std", "auroc_best_mean", "auroc_best_std",
     "baseline", "n_paired", "gain_last_mean", "gain_last_std", "gain_last_low", "gain_last_high",
     "gain_best_mean", "gain_best_std", "spread_vs_differnet", "relative_spread_vs_differnet",
-    "near_constant_share",
+    "spread_vs_frozen", "near_constant_share",
 ]
 
 
@@ -132,6 +132,13 @@ def runs_table(results: pd.DataFrame, spreads: dict[int, dict]) -> pd.DataFrame:
     runs["spread_vs_differnet"] = [_div(m, ref["mean_std"].get(k)) for m, k in zip(runs["mean_std"], key)]
     runs["relative_spread_vs_differnet"] = [_div(m, ref["relative_spread"].get(k))
                                             for m, k in zip(runs["relative_spread"], key)]
+    # A trained block against the same block left at init (same spec, seed, attention, site): the blocks at init
+    # already rescale the features (SE's gates near 0.5 shrink them, CBAM's residual grows them), so a
+    # collapse is what training does on top of that.
+    frozen = runs[runs["mode"] == "frozen"].set_index(["spec", "seed", "attention", "site"])["mean_std"]
+    fkey = list(zip(runs["spec"], runs["seed"], runs["attention"], runs["site"]))
+    runs["spread_vs_frozen"] = [_div(m, frozen.get(k)) if mode.startswith("trained") else np.nan
+                                for m, k, mode in zip(runs["mean_std"], fkey, runs["mode"])]
     return runs
 
 
@@ -175,6 +182,7 @@ def study_table(runs: pd.DataFrame) -> pd.DataFrame:
                        baseline="" if label == DIFFERNET else base_label,
                        spread_vs_differnet=group["spread_vs_differnet"].mean(),
                        relative_spread_vs_differnet=group["relative_spread_vs_differnet"].mean(),
+                       spread_vs_frozen=group["spread_vs_frozen"].mean(),
                        near_constant_share=group["near_constant_share"].mean())
             if label != DIFFERNET:
                 base = cat[cat["variant"] == base_label].groupby("seed")[["auroc_last", "auroc_best"]].mean()
@@ -232,18 +240,20 @@ def answer(table: pd.DataFrame, preset_name: str = "") -> list[str]:
                 frozen, trained, guarded = (rows.get(f"{BLOCK_NAMES[block]} {site} {m}") for m in MODES)
                 bits = []
                 if frozen is not None:
-                    bits.append(f"left frozen it scored {_gain_text(frozen)} vs DifferNet")
+                    bits.append(f"left frozen it scored {_gain_text(frozen)} vs DifferNet (the blocks at init put "
+                                f"the embedding's spread at {_share(frozen['spread_vs_differnet'])} of DifferNet's)")
                 if trained is not None:
-                    spread = trained["spread_vs_differnet"]
-                    if not pd.isna(spread) and spread < COLLAPSE_SPREAD:
+                    vs_frozen = trained["spread_vs_frozen"]
+                    if not pd.isna(vs_frozen) and vs_frozen < COLLAPSE_SPREAD:
                         bits.append(f"trained with the flow it collapsed: its embedding's spread fell to "
-                                    f"{_share(spread)} of DifferNet's and its AUROC moved by {_pts(trained['gain_last_mean'])}")
+                                    f"{_share(vs_frozen)} of the frozen block's ({_share(trained['spread_vs_differnet'])} "
+                                    f"of DifferNet's) and it scored {_pts(trained['gain_last_mean'])} vs DifferNet")
                     else:
-                        bits.append(f"trained with the flow {_gain_text(trained)} (spread {_share(spread)} of "
-                                    "DifferNet's)")
+                        bits.append(f"trained with the flow {_gain_text(trained)} vs DifferNet (spread "
+                                    f"{_share(vs_frozen)} of the frozen block's: no collapse)")
                 if guarded is not None:
                     text = (f"trained with the batch guard {_gain_text(guarded)} vs DifferNet with the guard "
-                            f"(spread {_share(guarded['spread_vs_differnet'])})")
+                            f"(spread {_share(guarded['spread_vs_frozen'])} of the frozen block's)")
                     if trained is not None and not pd.isna(trained["auroc_last_mean"]):
                         text += (f", {_pts(guarded['auroc_last_mean'] - trained['auroc_last_mean'])} vs "
                                  "trained without it")
@@ -275,11 +285,13 @@ def _section_html(table: pd.DataFrame, runs: pd.DataFrame, paragraphs: list[str]
     for col in ("auroc_last_mean", "auroc_last_std", "auroc_best_mean", "auroc_best_std", "gain_last_mean",
                 "gain_last_std", "gain_last_low", "gain_last_high", "gain_best_mean", "gain_best_std"):
         shown[col] = (100 * shown[col]).map(lambda v: "" if pd.isna(v) else f"{v:.2f}")
-    for col in ("spread_vs_differnet", "relative_spread_vs_differnet", "near_constant_share"):
+    for col in ("spread_vs_differnet", "relative_spread_vs_differnet", "spread_vs_frozen", "near_constant_share"):
         shown[col] = shown[col].map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
     body += ("<p class='muted'>AUROC and gains in points (%); gain = variant minus its baseline per seed, "
              "low/high = 95% t-interval over paired seeds; spread = the embedding's mean per-dimension std over "
-             "training images relative to DifferNet's (1 = as spread, below 0.5 = collapsed).</p>")
+             "training images relative to DifferNet's, or (spread_vs_frozen) for a trained block relative to the "
+             "same block left at init (below 0.5 = collapsed); relative spread = std over mean size, unchanged "
+             "by a plain rescaling.</p>")
     body += shown.drop(columns=["attention", "site", "mode"]).to_html(index=False, border=0)
     if not runs.empty and runs["spread_vs_differnet"].notna().any():
         fig = px.scatter(runs, x="spread_vs_differnet", y="auroc_last", color="variant", symbol="category",
@@ -332,5 +344,6 @@ def format_study(table: pd.DataFrame) -> str:
         "gain last (points)": [_pts(g).replace(" points", "") for g in table["gain_last_mean"]],
         "vs": table["baseline"],
         "spread vs DifferNet": [_share(v) for v in table["spread_vs_differnet"]],
+        "spread vs frozen": ["" if pd.isna(v) else _share(v) for v in table["spread_vs_frozen"]],
     })
     return shown.to_string(index=False)

@@ -47,7 +47,9 @@ def test_study_end_to_end_with_a_fake_runner(tmp_path):
     assert rows.loc["SE relu frozen", "gain_last_low"] <= rows.loc["SE relu frozen", "gain_last_mean"]
     text = (tmp_path / "study.txt").read_text()
     assert "At the ci preset on synthetic toy (2 seeds" in text
-    assert "CBAM after the max-pools" in text and "collapsed: its embedding's spread fell to 10% of DifferNet's" in text
+    assert "CBAM after the max-pools" in text and "collapsed: its embedding's spread fell to 10% of the frozen block's" in text
+    assert rows.loc["CBAM pool trained", "spread_vs_frozen"] == pytest.approx(0.1)
+    assert rows.loc["SE pool trained", "spread_vs_frozen"] == pytest.approx(1.0) and "no collapse" in text
     page = (tmp_path / "report.html").read_text()
     assert "What attention does here" in page and page.count("<script type='text/javascript'>") == 1
     assert "CBAM pool trained+guard" in page
@@ -59,7 +61,7 @@ def test_study_end_to_end_with_a_fake_runner(tmp_path):
     assert again.calls == []
 
 
-def test_run_spread_of_a_real_run_is_cached(explain_runs):
+def test_run_spread_of_a_real_run_is_cached(explain_runs):  # the conftest's two tiny ci runs
     spread = run_spread(explain_runs["se"], max_images=8)
     assert spread["n_images"] == 8 and spread["mean_std"] > 0 and spread["dim"] == 512
     assert json.loads((explain_runs["se"] / SPREAD_FILE).read_text())["mean_std"] == spread["mean_std"]
