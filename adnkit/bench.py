@@ -240,7 +240,7 @@ def run_bench(specs: Iterable[str], attentions: Iterable[str], seeds: Iterable[i
                 row = dict(dataset=dataset, category=category, spec=spec, attention=attention, seed=seed,
                            status="pending", reason="", run_dir=run_dir.relative_to(out_dir).as_posix(), reused=False)
                 row.update({c: value_text(getattr(cfg, c)) for c in grid_cols})  # the value each cell ran with
-                cells.append(dict(cfg=cfg, run_dir=run_dir, row=row, grid=grid_cols))
+                cells.append(dict(cfg=cfg, run_dir=run_dir, row=row))
     base = _jsonable(base_cfg.to_dict())
     _check_rerun(out_dir, base)
     if runner is None:

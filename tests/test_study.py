@@ -55,10 +55,7 @@ def test_study_end_to_end_with_a_fake_runner(tmp_path):
     assert "CBAM pool trained+guard" in page
     assert pd.read_csv(tmp_path / "study.csv").shape[0] == 14
     assert "CBAM pool trained" in format_study(table)
-    # A rerun reuses every run.
-    again = FakeRunner()
-    run_study(["synthetic:toy"], [0, 1], preset("ci"), tmp_path, runner=again, progress=False, spread_fn=fake_spread)
-    assert again.calls == []
+    # (reusing finished runs is run_bench's: tests/test_grid.py)
 
 
 def test_run_spread_of_a_real_run_is_cached(explain_runs):  # the conftest's two tiny ci runs
