@@ -2,8 +2,9 @@
 
 The network is torchvision's AlexNet `features`, kept under its own indices so that ImageNet state dicts load
 unchanged. After each slot position (default: the ReLUs of conv1, conv2 and conv5 = features[1], [4], [11]
-with 64, 192, 256 channels) sits the attention block (if any) and then an identity "tap", a stable hook
-point for Grad-CAM whose output no in-place op overwrites. Convolutions are always frozen; attention blocks
+with 64, 192, 256 channels; or the max-pools features[2], [5], [12] with the same channels, the other public
+reading of AttentDifferNet, `attention_site="pool"`) sits the attention block (if any) and then an identity
+"tap", a stable hook point for Grad-CAM whose output no in-place op overwrites, so the taps follow the blocks. Convolutions are always frozen; attention blocks
 are trainable only when asked (`train_attention`).
 """
 
@@ -14,7 +15,7 @@ import torchvision
 from torch import nn
 
 from adnkit.attention import make_attention
-from adnkit.config import ALEXNET_RELU_CHANNELS
+from adnkit.config import ALEXNET_SLOT_CHANNELS
 from adnkit.weights import imagenet_features_state
 
 
@@ -33,7 +34,7 @@ class AttentionAlexNet(nn.Module):
         self.attention = nn.ModuleDict()
         if attention != "none":
             for p in self.positions:
-                self.attention[str(p)] = make_attention(attention, ALEXNET_RELU_CHANNELS[p], **attention_options)
+                self.attention[str(p)] = make_attention(attention, ALEXNET_SLOT_CHANNELS[p], **attention_options)
         self.taps = nn.ModuleDict({str(p): nn.Identity() for p in self.positions})
         self.weights_source = "random"
         self.freeze_convolutions()

@@ -28,9 +28,8 @@ from adnkit.config import Config
 from adnkit.data.specs import spec_names
 from adnkit.errors import AdnkitError, DataError
 from adnkit.formatting import pm, safe_name
-from adnkit.metrics import SUMMARY_COLUMNS, summarize
+from adnkit.metrics import BEST_NOTE, SUMMARY_COLUMNS, summarize
 from adnkit.paired import ALL_DATASETS, PAIRED_COLUMNS, paired_gains
-from adnkit.metrics import BEST_NOTE
 from adnkit.run import Run
 
 Runner = Callable[[Config, Path], dict]
@@ -161,20 +160,20 @@ def results_frame(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=RESULT_COLUMNS + extra)
 
 
-def _save_tables(out_dir: Path, rows: list[dict]) -> pd.DataFrame:
+def _save_tables(out_dir: Path, rows: list[dict], grid_cols: list[str] = ()) -> pd.DataFrame:
     results = results_frame(rows)
     save_text(results.to_csv(index=False), out_dir / "results.csv")
     finished = results["status"].eq("ok").any()
-    summary = summarize(results) if finished else pd.DataFrame(columns=SUMMARY_COLUMNS)
+    summary = summarize(results, variant_cols=grid_cols) if finished else pd.DataFrame(columns=SUMMARY_COLUMNS)
     save_text(summary.to_csv(index=False), out_dir / "summary.csv")
-    paired = paired_gains(results) if finished else pd.DataFrame(columns=PAIRED_COLUMNS)
+    paired = paired_table(results, grid_cols) if finished else pd.DataFrame(columns=PAIRED_COLUMNS)
     save_text(paired.to_csv(index=False), out_dir / "paired.csv")
     return results
 
 
 def run_bench(specs: Iterable[str], attentions: Iterable[str], seeds: Iterable[int], base_cfg: Config,
               out_dir: str | Path, runner: Runner | None = None, progress: bool = True,
-              executor=None) -> pd.DataFrame:
+              executor=None, grid=None) -> pd.DataFrame:
     """Run every cell of specs x attentions x seeds (specs expanded by `expand_specs`) and return the results
     table (also in out_dir/results.csv; the summary is in out_dir/summary.csv).
 
@@ -184,9 +183,18 @@ def run_bench(specs: Iterable[str], attentions: Iterable[str], seeds: Iterable[i
     benchmark goes on; Ctrl-C stops it, leaving the finished runs on disk. `executor` (adnkit.executors) says
     how the cells run: one after another here (SerialExecutor, the default) or as Ray tasks (RayExecutor);
     the results are the same.
+
+    `grid` (adnkit.grid): more Config fields as axes, {field: [values]} crossed with the attentions, or a list
+    of variant dicts; each cell's config then also gets its grid values, its run folder name carries them
+    (`...-se-train_attention_true-seed0`), its results row has a column per grid field, and the summary
+    groups by them. Without a grid the run names and tables are as before.
     """
+    from adnkit.grid import check_fields, grid_columns, name_suffix, value_text, variants
     out_dir = Path(out_dir)
-    attentions = list(dict.fromkeys(str(a) for a in attentions))
+    variant_list = variants(attentions, grid)
+    check_fields(variant_list)
+    grid_cols = grid_columns(variant_list)
+    attentions = list(dict.fromkeys(str(v["attention"]) for v in variant_list))
     seeds = list(dict.fromkeys(int(s) for s in seeds))
     specs = [str(s) for s in specs]
     expanded = expand_specs(specs, base_cfg.data_root)
@@ -197,13 +205,17 @@ def run_bench(specs: Iterable[str], attentions: Iterable[str], seeds: Iterable[i
     cells = []
     for spec in expanded:
         dataset, category = spec_names(spec)
-        for attention in attentions:
+        for variant in variant_list:
+            attention = str(variant["attention"])
+            values = {k: v for k, v in variant.items() if k != "attention"}
             for seed in seeds:
-                cfg = base_cfg.replace(data=spec, attention=attention, seed=seed)
-                run_dir = out_dir / "runs" / f"{names[spec]}-{safe_name(attention)}-seed{seed}"
-                cells.append(dict(cfg=cfg, run_dir=run_dir, row=dict(
-                    dataset=dataset, category=category, spec=spec, attention=attention, seed=seed,
-                    status="pending", reason="", run_dir=run_dir.relative_to(out_dir).as_posix(), reused=False)))
+                cfg = base_cfg.replace(data=spec, attention=attention, seed=seed, **values)
+                suffix = name_suffix(variant)  # '' without a grid: the names as before
+                run_dir = out_dir / "runs" / f"{names[spec]}-{safe_name(attention)}{safe_name(suffix) if suffix else ''}-seed{seed}"
+                row = dict(dataset=dataset, category=category, spec=spec, attention=attention, seed=seed,
+                           status="pending", reason="", run_dir=run_dir.relative_to(out_dir).as_posix(), reused=False)
+                row.update({c: value_text(getattr(cfg, c)) for c in grid_cols})  # the value each cell ran with
+                cells.append(dict(cfg=cfg, run_dir=run_dir, row=row, grid_cols=grid_cols))
     base = _jsonable(base_cfg.to_dict())
     _check_rerun(out_dir, base)
     if executor is None:
@@ -220,18 +232,20 @@ def run_bench(specs: Iterable[str], attentions: Iterable[str], seeds: Iterable[i
     save_text(json.dumps(dict(
         specs=specs, expanded_specs=expanded, attentions=attentions, seeds=seeds, base_config=base,
         n_cells=len(cells), adnkit_version=adnkit.__version__,
+        **(dict(grid=_jsonable(variant_list), grid_columns=grid_cols) if grid_cols else {}),
         updated=time.strftime("%Y-%m-%dT%H:%M:%S")), indent=2) + "\n", out_dir / "bench.json")
     rows = [cell["row"] for cell in cells]
-    _save_tables(out_dir, rows)
+    _save_tables(out_dir, rows, grid_cols)
 
-    executor.run(cells, rows, runner, lambda: _save_tables(out_dir, rows), progress)
+    executor.run(cells, rows, runner, lambda: _save_tables(out_dir, rows, grid_cols), progress)
     return results_frame(rows)
 
 
 def reused_row(cell: dict) -> dict | None:
     """The results row of a cell whose run has finished, or None if it must run."""
     metrics = _read_metrics(cell["run_dir"])
-    return None if metrics is None else _with_metrics(dict(cell["row"], status="ok", reused=True), metrics)
+    return None if metrics is None else _with_metrics(dict(cell["row"], status="ok", reused=True), metrics,
+                                                      cell.get("grid_cols", ()))
 
 
 def record_failure(cell: dict, reason: str, details: str) -> dict:
@@ -262,17 +276,37 @@ def run_cell(cell: dict, runner: Runner) -> dict:
         Run(run_dir).write_metrics(_jsonable(metrics))
     if metrics is None:
         return dict(cell["row"], status="failed", reason=f"the run in {run_dir} finished without writing its metrics")
-    return _with_metrics(dict(cell["row"], status="ok"), metrics)
+    return _with_metrics(dict(cell["row"], status="ok"), metrics, cell.get("grid_cols", ()))
 
 
-def _with_metrics(row: dict, metrics: dict) -> dict:
+def _with_metrics(row: dict, metrics: dict, grid_cols=()) -> dict:
+    """The row with the run's metrics added (the grid values the cell ran with are kept as they are)."""
     for key, value in metrics.items():
         if key in ("dataset", "category"):
             if isinstance(value, str) and value:
                 row[key] = value  # the run's own name for its data wins over the spec's
-        elif key not in ("attention", "seed", "status", "reason", "run_dir", "spec", "reused"):
+        elif key not in ("attention", "seed", "status", "reason", "run_dir", "spec", "reused", *grid_cols):
             row[key] = _flat(value)
     return row
+
+
+def paired_table(results: pd.DataFrame, grid_cols=()) -> pd.DataFrame:
+    """adnkit.paired.paired_gains for every combination of the grid values, each against its own DifferNet
+    (attention none with the same grid values), as summarize does; the grid columns follow "variant"."""
+    grid_cols = [c for c in grid_cols if c != "attention"]
+    if not grid_cols or results is None or results.empty:
+        return paired_gains(results)
+    parts = []
+    for values, sub in results.groupby(grid_cols, sort=False, dropna=False):
+        values = values if isinstance(values, tuple) else (values,)
+        part = paired_gains(sub)
+        for i, (col, value) in enumerate(zip(grid_cols, values, strict=True)):
+            part.insert(2 + i, col, value)
+        label = " ".join(f"{c}={v}" for c, v in zip(grid_cols, values, strict=True))
+        part["variant"] = part["variant"] + " " + label
+        part["sentence"] = f"[{label}] " + part["sentence"]
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)
 
 
 # --- terminal output -----------------------------------------------------------------------------------------
@@ -280,10 +314,12 @@ def format_summary(summary: pd.DataFrame) -> str:
     """A compact text table of a summary (adnkit.metrics.summarize): AUROC in percent, mean +- std over seeds."""
     if summary is None or summary.empty:
         return "No finished runs to summarise."
+    grid_cols = [c for c in summary.columns if c not in SUMMARY_COLUMNS]  # bench --grid fields
     table = pd.DataFrame({
         "dataset": summary["dataset"],
         "category": summary["category"],
         "attention": summary["attention"],
+        **{c: summary[c] for c in grid_cols},
         "seeds": summary["n_seeds"],
         "AUROC last (%)": [pm(m, s) for m, s in zip(summary["auroc_last_mean"], summary["auroc_last_std"], strict=True)],
         "AUROC best (%)": [pm(m, s) for m, s in zip(summary["auroc_best_mean"], summary["auroc_best_std"], strict=True)],

@@ -102,20 +102,22 @@ def with_pd_options(fn):
         return fn()
 
 
-def _bench(specs, attentions, seeds: int, base: Config, out: Path, progress: bool, executor=None) -> int:
-    from adnkit.bench import expand_specs, format_paired, format_summary, run_bench
+def _bench(specs, attentions, seeds: int, base: Config, out: Path, progress: bool, executor=None,
+           grid=None) -> int:
+    from adnkit.bench import expand_specs, format_paired, format_summary, paired_table, run_bench
+    from adnkit.grid import bench_grid_columns
     from adnkit.metrics import summarize
-    from adnkit.paired import paired_gains
     from adnkit.report import write_report
 
     specs = expand_specs(list(specs), base.data_root)
     results = run_bench(specs, list(attentions), list(range(seeds)), base, out, progress=progress,
-                        executor=executor)
+                        executor=executor, grid=grid)
     report = write_report(out)
     ok = results[results["status"] == "ok"] if "status" in results else results
     if len(ok):
-        with_pd_options(lambda: print(format_summary(summarize(ok))))
-        print(format_paired(paired_gains(ok)))
+        variant_cols = bench_grid_columns(out)
+        with_pd_options(lambda: print(format_summary(summarize(ok, variant_cols=variant_cols))))
+        print(format_paired(paired_table(ok, variant_cols)))
     failed = len(results) - len(ok)
     if failed:
         print(f"{failed} run(s) failed; reasons in {out / 'results.csv'}")
@@ -124,9 +126,12 @@ def _bench(specs, attentions, seeds: int, base: Config, out: Path, progress: boo
 
 
 def cmd_bench(args) -> int:
+    from adnkit.grid import parse_grid
+
+    grid = parse_grid(args.grid)  # before anything runs: a typo in --grid fails at once
     base = config_from_args(args)
     return _bench(args.data, args.attention, args.seeds, base, Path(args.out), not args.quiet,
-                  executor_from_args(args))
+                  executor_from_args(args), grid=grid)
 
 
 def cmd_demo(args) -> int:
@@ -135,6 +140,28 @@ def cmd_demo(args) -> int:
     base = config_from_args(args)
     print(f"adnkit demo: {', '.join(DEMO_DATA)} x {', '.join(DEMO_ATTENTIONS)} at preset {args.preset!r} -> {args.out}")
     return _bench(DEMO_DATA, DEMO_ATTENTIONS, 1, base, Path(args.out), not args.quiet, executor_from_args(args))
+
+
+STUDY_FIXED = ("data", "attention", "seed", "attention_site", "attention_positions", "train_attention", "embedding_norm")
+
+
+def cmd_study(args) -> int:
+    """adnkit study attention: the ablation of adnkit.study, then its table and the report's path."""
+    import time
+
+    from adnkit.bench import expand_specs
+    from adnkit.study import format_study, run_study
+
+    base = config_from_args(args)
+    specs = expand_specs(list(args.data), base.data_root)
+    started = time.perf_counter()
+    table = run_study(specs, range(args.seeds), base, Path(args.out), progress=not args.quiet,
+                      spread_images=args.spread_images, preset_name=args.preset)
+    with_pd_options(lambda: print(format_study(table)))
+    print((Path(args.out) / "study.txt").read_text().strip())
+    print(f"study: {Path(args.out) / 'study.csv'}; report: {Path(args.out) / 'report.html'} "
+          f"({time.perf_counter() - started:.0f} s)")
+    return 0 if len(table) else 1
 
 
 def cmd_explain(args) -> int:
@@ -178,6 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", nargs="+", required=True, help="dataset specs (elpv, mvtec:ROOT, synthetic:NAME, ...)")
     p.add_argument("--attention", nargs="+", default=list(DEMO_ATTENTIONS), help="variants, e.g. none se cbam")
     p.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 per cell")
+    p.add_argument("--grid", action="append", default=[], metavar="FIELD=V1,V2",
+                   help="another axis: any setting and its values, e.g. --grid train_attention=false,true or "
+                        "--grid attention_positions='1,4,11|2,5,12' (tuple values separated by '|'); repeatable")
     p.add_argument("--out", required=True)
     p.add_argument("--quiet", action="store_true")
     add_config_flags(p, skip=("data", "attention", "seed"))
@@ -191,6 +221,18 @@ def build_parser() -> argparse.ArgumentParser:
     add_executor_flags(p)
     p.set_defaults(func=cmd_demo)
 
+    p = sub.add_parser("study", help="answer a question with a prepared ablation: `study attention` (does attention "
+                                     "help, in which reading, and why)")
+    p.add_argument("question", choices=["attention"],
+                   help="attention: none / SE / CBAM x site relu|pool x frozen | trained | trained + guard")
+    p.add_argument("--data", nargs="+", required=True, help="dataset specs (elpv:mono, mvtec:ROOT, ...)")
+    p.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 per cell")
+    p.add_argument("--out", required=True)
+    p.add_argument("--spread-images", type=int, default=128, help="training images the feature spread is measured on")
+    p.add_argument("--quiet", action="store_true")
+    add_config_flags(p, skip=STUDY_FIXED)
+    p.set_defaults(func=cmd_study)
+
     p = sub.add_parser("explain", help="write Grad-CAM / gradient-map overlays (PNG) for images")
     p.add_argument("run_dir", help="a run folder written by `adnkit train`")
     p.add_argument("images", nargs="+", help="image files or folders")
@@ -198,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="more run folders (e.g. the SE and CBAM runs): overlays side by side per image")
     p.add_argument("--out", required=True)
     p.add_argument("--method", default="gradcam", help="gradcam, gradcam++, xgradcam, layercam or gradients")
-    p.add_argument("--layer", default="last", help="backbone slot position (1, 4, 11) or 'last'")
+    p.add_argument("--layer", default="last", help="backbone slot position (1, 4, 11; 2, 5, 12 for --attention-site pool) or 'last'")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=cmd_explain)
 

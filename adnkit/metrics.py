@@ -125,7 +125,27 @@ def confusion_at(labels, scores, threshold: float) -> dict:
 
 
 # --- summary over a benchmark ------------------------------------------------------------------------------
-def summarize(results: pd.DataFrame) -> pd.DataFrame:
+def summarize(results: pd.DataFrame, variant_cols=None) -> pd.DataFrame:
+    """`_summarize` per combination of `variant_cols` (columns that, with attention, name a variant: the fields
+    of `adnkit bench --grid`), each combination with its own attention "none" baseline; those columns come
+    right after attention. Without variant_cols this is `_summarize(results)`, the table as it always was."""
+    extra = [c for c in (variant_cols or ()) if c != "attention"]
+    if not extra or results is None or len(results) == 0:
+        return _summarize(results)
+    missing = [c for c in extra if c not in results.columns]
+    if missing:
+        raise AdnkitError(f"results table lacks the variant column(s) {missing}; pass bench's results.csv")
+    parts = []
+    for values, sub in results.groupby(extra, sort=False, dropna=False):
+        values = values if isinstance(values, tuple) else (values,)
+        part = _summarize(sub)
+        for i, (col, value) in enumerate(zip(extra, values)):
+            part.insert(3 + i, col, value)
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)
+
+
+def _summarize(results: pd.DataFrame) -> pd.DataFrame:
     """Mean and std over seeds of auroc_last / auroc_best per (dataset, category, attention), and each
     variant's gain over attention == "none" on the same (dataset, category).
 

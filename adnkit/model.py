@@ -4,7 +4,11 @@
     --concat--> embedding [B, 256 * scales] --flow--> z [B, 256 * scales], log|det J| [B]
 
 The anomaly score of an image is mean(z^2) over the dimensions and over T rotated views (no log-det), as in
-DifferNet; adnkit.scoring computes it. AttentDifferNet is the same model with attention blocks in the backbone (cfg.attention).
+DifferNet; adnkit.scoring computes it. AttentDifferNet is the same model with attention blocks in the backbone
+(cfg.attention).
+
+With cfg.embedding_norm == "batch" an `EmbeddingNorm` standardises the embedding between backbone and flow
+(inside `flow_forward`, which both training paths, cached embeddings and images, go through).
 """
 
 from __future__ import annotations
@@ -18,8 +22,53 @@ from torch import nn
 from adnkit.attention import attention_options
 from adnkit.backbone import AttentionAlexNet
 from adnkit.config import Config
-from adnkit.errors import AdnkitError
+from adnkit.errors import AdnkitError, ConfigError
 from adnkit.flow import build_flow
+
+
+class EmbeddingNorm(nn.BatchNorm1d):
+    """The guard for trained attention blocks: standardise each embedding dimension, (x - mean) / sqrt(var + eps),
+    with no learned scale or shift (torch's BatchNorm1d, affine=False).
+
+    Why: the flow's loss is the likelihood of the embedding it is given, which does not include the backbone
+    blocks' own Jacobian, so blocks trained through it can lower the loss by shrinking the features toward a
+    constant. After standardisation with the statistics of the batch, multiplying the embedding by any c > 0
+    (or adding a constant) leaves the flow's input, and so the loss, unchanged (up to eps = 1e-5): shrinking no
+    longer pays.
+
+    Statistics: while training (module in train mode) each batch is standardised with its own mean and
+    (biased) variance; the running statistics are the plain average over the batches seen since the last
+    `reset_running_stats()` (momentum=None: a cumulative average, not an exponential one). `DifferNet.train()`
+    resets them, and run_training calls it at the start of every meta epoch, so the evaluation after a meta
+    epoch scores with the average statistics of that meta epoch's training batches. In eval mode (scoring,
+    `model.eval()`) the running statistics are used: a fixed affine map, so the flow stays invertible
+    (`inverse`). They are buffers of the model's state dict, so model.pt stores and restores them.
+
+    Log-det: with batch statistics the normaliser's log|det| per row is -0.5 * sum_d log(var_d + eps), the same
+    for every row of a batch (a data-dependent constant). It is deliberately NOT added to the loss: adding it
+    would make the loss the likelihood of the raw embedding again, and that term alone grows without bound as
+    the features shrink (var -> 0), i.e. it would restore exactly the incentive the guard removes. The anomaly
+    score mean(z^2) never used a log-det.
+
+    Limits: it removes the reward for a per-dimension rescaling; a block can still drive a dimension's
+    variance far below eps (then the dimension is squashed to about 0, a gain the flow's soft clamp bounds),
+    or change the features nonlinearly. `adnkit.attention_probe.feature_spread` measures what happens.
+    """
+
+    def __init__(self, dim: int):
+        super().__init__(dim, affine=False, momentum=None)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and x.shape[0] < 2:
+            raise ConfigError(
+                f"embedding_norm='batch' got a training step of {x.shape[0]} row(s): batch statistics need at "
+                "least 2; use --batch-size 2 or more and --train-transforms 2 or more, or --embedding-norm none"
+            )
+        return super().forward(x)
+
+    def inverse(self, y: torch.Tensor) -> torch.Tensor:
+        """The inverse map with the running statistics (eval mode): y * sqrt(var + eps) + mean."""
+        return y * torch.sqrt(self.running_var + self.eps) + self.running_mean
 
 
 class DifferNet(nn.Module):
@@ -33,15 +82,19 @@ class DifferNet(nn.Module):
             torch.manual_seed(cfg.seed)
             self.backbone = AttentionAlexNet(cfg.attention, cfg.attention_positions, **attention_options(cfg))
             self.flow = build_flow(cfg.embedding_dim, cfg.flow_blocks, cfg.flow_hidden, cfg.flow_hidden_layers, cfg.clamp)
+        self.embedding_norm = EmbeddingNorm(cfg.embedding_dim) if cfg.embedding_norm == "batch" else None
         if cfg.pretrained == "imagenet":
             self.backbone.load_imagenet(progress=progress)
         self.backbone.set_attention_trainable(cfg.train_attention)
         self.backbone.eval()
 
     def train(self, mode: bool = True) -> DifferNet:
-        """The backbone stays in eval mode (frozen statistics); only the flow switches."""
+        """The backbone stays in eval mode (frozen statistics); only the flow (and the embedding norm) switch.
+        train(True) also restarts the embedding norm's running statistics (see EmbeddingNorm)."""
         super().train(mode)
         self.backbone.eval()
+        if mode and self.embedding_norm is not None:
+            self.embedding_norm.reset_running_stats()
         return self
 
     @property
@@ -72,8 +125,16 @@ class DifferNet(nn.Module):
         return torch.cat(parts, dim=1)
 
     def flow_forward(self, embedding: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """embedding [B, D] -> (z [B, D], log|det J| [B])."""
+        """embedding [B, D] -> (z [B, D], log|det J| [B]) of the flow (the embedding norm, if any, standardises the
+        embedding first; its own log-det is not included, see EmbeddingNorm)."""
+        if self.embedding_norm is not None:
+            embedding = self.embedding_norm(embedding)
         return self.flow(embedding)
+
+    def flow_reverse(self, z: torch.Tensor) -> torch.Tensor:
+        """z [B, D] -> the embedding [B, D] that flow_forward maps to z (eval mode when an embedding norm is on)."""
+        x, _ = self.flow(z, rev=True)
+        return self.embedding_norm.inverse(x) if self.embedding_norm is not None else x
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Normalised images -> (z, log|det J|)."""

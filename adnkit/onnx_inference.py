@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 
 from adnkit.config import Config
-from adnkit.thresholds import threshold_source
 from adnkit.errors import ExportError
-from adnkit.export import INPUT_NAME, MARKER_KEY
+from adnkit.export import MARKER_KEY
+from adnkit.thresholds import threshold_source
 
 ROWS_PER_RUN = 96
 """About this many rotated views per onnxruntime call (images per call = ROWS_PER_RUN // T, at least 1), as

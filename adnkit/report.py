@@ -20,8 +20,9 @@ import adnkit
 from adnkit import viz
 from adnkit.errors import AdnkitError
 from adnkit.formatting import pm
-from adnkit.metrics import MEAN_CATEGORY, summarize
-from adnkit.paired import paired_gains, pair_table
+from adnkit.grid import bench_grid_columns, value_text
+from adnkit.metrics import MEAN_CATEGORY, SUMMARY_COLUMNS, summarize
+from adnkit.paired import pair_table
 from adnkit.reference import COLUMNS as REFERENCE_COLUMNS
 from adnkit.reference import reference_for
 from adnkit.run import Run
@@ -73,6 +74,15 @@ class _Figures:
         return fig.to_html(full_html=False, include_plotlyjs=True if first else False,
                            config={"displaylogo": False, "responsive": True})
 
+    def plotlyjs(self) -> str:
+        """plotly.js as a script tag if no figure has embedded it yet, else ''."""
+        if self.count:
+            return ""
+        self.count += 1
+        from plotly.offline import get_plotlyjs
+
+        return f"<script type='text/javascript'>{get_plotlyjs()}</script>"
+
 
 def _esc(text) -> str:
     return html.escape(str(text))
@@ -101,8 +111,10 @@ def _pct(mean, std=None, signed=False) -> str:
 def _summary_table(summary: pd.DataFrame) -> str:
     if summary.empty:
         return "<p>No finished runs yet.</p>"
+    grid_cols = [c for c in summary.columns if c not in SUMMARY_COLUMNS]  # bench --grid fields
     shown = pd.DataFrame({
         "dataset": summary["dataset"], "category": summary["category"], "attention": summary["attention"],
+        **{c: summary[c] for c in grid_cols},
         "seeds": summary["n_seeds"],
         "AUROC last (%)": [_pct(m, s) for m, s in zip(summary["auroc_last_mean"], summary["auroc_last_std"], strict=True)],
         "AUROC best (%)": [_pct(m, s) for m, s in zip(summary["auroc_best_mean"], summary["auroc_best_std"], strict=True)],
@@ -162,18 +174,35 @@ REAL_EXPLAINED = (
 )
 
 
-def _difference_section(results: pd.DataFrame, fig) -> str:
+def _difference_section(results: pd.DataFrame, fig, grid_cols=()) -> str:
     """The paired comparisons: the interval figure with the single pairs, and one sentence per variant."""
-    paired = paired_gains(results)
+    from adnkit.bench import paired_table
+
+    paired = paired_table(results, grid_cols)
     if paired.empty:
         return "<p>No paired comparisons: they need attention none and another variant on the same seeds.</p>"
-    figure = fig(viz.gain_intervals(paired, pair_table(results)))
+    pairs = pair_table(results) if not grid_cols else None  # the single pairs only without grid variants
+    figure = fig(viz.gain_intervals(paired, pairs))
     items = "".join(f"<li>{_esc(s)}</li>" for s in paired["sentence"])
     return f"<p class='note'>{REAL_EXPLAINED}</p>{figure}<ul>{items}</ul>"
 
 
-def write_report(out_dir) -> Path:
-    """Build out_dir/report.html from out_dir/results.csv and the run folders; return its path."""
+def _with_grid_label(frame: pd.DataFrame, grid_cols: list[str]) -> pd.DataFrame:
+    """attention + the grid values ("se attention_site=pool"), so that figures keyed by attention keep the
+    variants of a bench --grid apart; unchanged without grid columns."""
+    if not grid_cols or frame.empty:
+        return frame
+    label = frame["attention"].astype(str)
+    for col in grid_cols:
+        label = label + " " + col + "=" + frame[col].map(lambda v: value_text(v) if not pd.isna(v) else "")
+    return frame.assign(attention=label)
+
+
+def write_report(out_dir, extra_sections=()) -> Path:
+    """Build out_dir/report.html from out_dir/results.csv and the run folders; return its path.
+
+    extra_sections: (key, title, html) added after the summary (e.g. adnkit.study's "What attention does
+    here"); their figures may omit plotly.js, which the page embeds once before them."""
     out_dir = Path(out_dir)
     results = _read_csv(out_dir / "results.csv")
     if results is None:
@@ -190,7 +219,9 @@ def write_report(out_dir) -> Path:
     failed = results[results["status"] == "failed"]
     pending = results[~results["status"].isin(["ok", "failed"])]
 
-    summary = summarize(results)
+    grid_cols = [c for c in bench_grid_columns(out_dir) if c in results.columns]
+    summary = summarize(results, variant_cols=grid_cols)
+    ok = _with_grid_label(ok, grid_cols)  # figures and run labels tell grid variants apart
     datasets = list(dict.fromkeys(results["dataset"])) if "dataset" in results else []
     frames = [f for f in (reference_for(d) for d in datasets) if not f.empty]
     reference = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=REFERENCE_COLUMNS)
@@ -201,9 +232,11 @@ def write_report(out_dir) -> Path:
     histories, scores, problems = _load_runs(out_dir, ok)
     fig = _Figures()
     parts: list[str] = []
+    sections = list(SECTIONS[:1]) + [(k, t) for k, t, _ in extra_sections] + list(SECTIONS[1:])
+    extra_html = {k: body for k, _, body in extra_sections}
 
     def section(key: str, body: str) -> None:
-        title = dict(SECTIONS)[key]
+        title = dict(sections)[key]
         parts.append(f"<section id='{key}'><h2>{_esc(title)}</h2>\n{body}\n</section>")
 
     # Summary
@@ -219,7 +252,10 @@ def write_report(out_dir) -> Path:
         body += ("<details><summary>Matrix and base settings (bench.json)</summary><pre>"
                  + _esc(json.dumps(bench, indent=2)) + "</pre></details>")
     section("summary", body)
+    for key, body in extra_html.items():
+        section(key, fig.plotlyjs() + body)  # plotly.js (once) before their figures
     section("best", f"<p class='note'>{BEST_EXPLAINED}</p>")
+    summary = _with_grid_label(summary, grid_cols)
 
     # Per-category bars beside the papers' numbers
     body = ""
@@ -239,7 +275,7 @@ def write_report(out_dir) -> Path:
     has_gain = not summary.empty and summary["gain_best_mean"].notna().any()
     section("gain", fig(viz.gain_figure(summary, metric="best", reference=reference)) if has_gain else
             "<p>No gains to show: a gain needs attention none and another variant on the same seed.</p>")
-    section("real", _difference_section(results, fig))
+    section("real", _difference_section(results, fig, grid_cols))
 
     # ROC curves and histograms, per category
     groups = list(ok.groupby(["dataset", "category"], sort=False)) if not ok.empty else []
@@ -294,7 +330,7 @@ def write_report(out_dir) -> Path:
         body += f"<p>{len(pending)} cell(s) not run yet (the benchmark was stopped).</p>"
     section("failed", body)
 
-    nav = " ".join(f"<a href='#{k}'>{_esc(t)}</a>" for k, t in SECTIONS)
+    nav = " ".join(f"<a href='#{k}'>{_esc(t)}</a>" for k, t in sections)
     page = (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
         f"<title>adnkit benchmark: {_esc(out_dir.name)}</title><style>{_CSS}</style></head><body>\n"

@@ -8,6 +8,7 @@
       scores.csv       path, label, defect, score of every test image under the kept model
       checkpoint.pt    resume state, rewritten atomically after every meta epoch
       error.txt        the traceback of a failed attempt (written by the benchmark)
+      spread.json      the embedding's feature spread of the final model (written by `adnkit study`)
 
 Nobody else names these files: train, score, explain, widgets, bench, report and the CLI go through `Run`.
 Writes are atomic (a crash leaves the old file or the new one); tensors load with weights_only=True, so a
@@ -39,6 +40,7 @@ _MODEL = "model.pt"
 _SCORES = "scores.csv"
 _CHECKPOINT = "checkpoint.pt"
 _ERROR = "error.txt"
+_SPREAD = "spread.json"
 
 # Settings added after the first release, with the value that reproduces what older runs did. A run folder
 # whose config.json lacks one of these was made before it existed and keeps its old behaviour.
@@ -241,6 +243,17 @@ class Run:
     def write_error(self, text: str) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
         save_text(text, self.path / _ERROR)
+
+    def write_spread(self, spread: dict) -> None:
+        """adnkit.attention_probe.feature_spread of the final model (adnkit.study caches it here)."""
+        save_json(spread, self.path / _SPREAD)
+
+    def read_spread(self) -> dict | None:
+        try:
+            values = json.loads((self.path / _SPREAD).read_text())
+        except (OSError, ValueError):
+            return None
+        return values if isinstance(values, dict) else None
 
     # --- scores ----------------------------------------------------------------------------------------------
     def write_scores(self, table: pd.DataFrame) -> None:

@@ -34,9 +34,8 @@ from adnkit.device import peak_rss_mb, resolve_device
 from adnkit.errors import AdnkitError
 from adnkit.features import embed_views, pooled_angle_fn, views_of
 from adnkit.flow import nll_loss
-from adnkit.metrics import auroc
+from adnkit.metrics import BEST_NOTE, auroc
 from adnkit.model import DifferNet
-from adnkit.metrics import BEST_NOTE
 from adnkit.run import HistoryRow, Metrics, Run
 from adnkit.scoring import ROWS_PER_BATCH, embed_test_views, mean_nll, score_embeddings
 from adnkit.stats import METRIC_NOTES, test_metrics

@@ -155,8 +155,11 @@ def test_unknown_field():
         dict(threshold_quantile=1.0),
         dict(min_image_side=0),
         dict(feature_cache_views=-1),
-        dict(attention_positions=(2,)),
-        dict(attention_positions=(1, 12)),
+        dict(attention_positions=(3,)),  # a convolution: neither a ReLU nor a max-pool output
+        dict(attention_positions=(1, 13)),
+        dict(attention_site="conv"),
+        dict(embedding_norm="layer"),
+        dict(embedding_norm="batch", batch_size=1, train_transforms=1),
         dict(se_reduction=0),
         dict(cbam_reduction=0),
         dict(coord_reduction=0),

@@ -124,7 +124,6 @@ def test_a_killed_worker_fails_only_its_cell(ray_local, tmp_path):
     from adnkit.executors import RayExecutor
 
     def runner(cfg, run_dir):  # defined here so that Ray ships it by value to the workers
-        import json
         import os
 
         if cfg.seed == 1:
