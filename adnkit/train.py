@@ -29,7 +29,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from adnkit import __version__
+from adnkit import __version__, fastpath
 from adnkit.checkpoint import load_torch, save_json, save_text, save_torch
 from adnkit.config import Config
 from adnkit.data import ImageDataset, load_split
@@ -164,15 +164,14 @@ def run_training(cfg: Config, out_dir: str | Path, resume: bool = False, progres
     model = DifferNet(cfg, progress=progress).to(device)
     if device.type == "cuda" and cfg.channels_last:
         model.backbone.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(model.trainable_parameters(), lr=cfg.lr, betas=cfg.betas, eps=cfg.eps,
-                                 weight_decay=cfg.weight_decay)
+    optimizer, fast = fastpath.setup(model, cfg, device)  # Adam impl, bf16 Linear layers, compile (issue 14)
     gen = torch.Generator().manual_seed(cfg.seed)
     history: list[dict] = []
     done, train_seconds, eval_seconds, evals = 0, 0.0, 0.0, 0
     if resume and ckpt_path.is_file():
         ckpt = load_torch(ckpt_path)
         load_weights(model, ckpt["model"], ckpt_path)
-        optimizer.load_state_dict(ckpt["optimizer"])
+        fastpath.load_optimizer_state(optimizer, ckpt["optimizer"], fast["optimizer"])
         gen.set_state(ckpt["generator"])
         history, done = list(ckpt["history"]), int(ckpt["meta_epoch"])
         train_seconds, eval_seconds, evals = ckpt["train_seconds"], ckpt["eval_seconds"], ckpt["evals"]
@@ -260,6 +259,7 @@ def run_training(cfg: Config, out_dir: str | Path, resume: bool = False, progres
         dataset=split.dataset, category=split.category, threshold=float(threshold), threshold_method=how,
         device=str(device), feature_cache=pool is not None, weights_source=model.backbone.weights_source,
         meta_epochs=int(history[-1]["meta_epoch"]), adnkit_version=__version__,
+        fast_path=fastpath.describe(fast),
     )
     save_json(metrics, out / "metrics.json")
     return metrics
