@@ -8,9 +8,10 @@ A step of adnkit's training loop (adnkit.train._epoch_cached) on a preset's flow
 Paths: "fp32-plain" (float32 Linear layers, the per-parameter Adam loop: the kit before issue 14), the single
 changes "fp32-<impl>" and "bf16-plain", and "fast" (what Config's automatic defaults resolve to on this
 device, adnkit.fastpath.setup); with --compile also "fast-compiled" (its compile time reported apart).
-The embeddings are random rows: a step's cost does not depend on their values. Each path runs a warm-up step
-(Adam allocates its state) and then --repeats steps; the fastest step is reported with its phases, as seconds
-and shares of the step. Prints one JSON document (and writes it with --out).
+The embeddings are random rows: a step's cost does not depend on their values. All paths are built at once
+(about 3 GB each at the paper preset: weights, gradients, Adam's two moments), each runs a warm-up step (Adam
+allocates its state), then --repeats rounds of one step per path in turn, so that on a shared machine every
+path sees the same load; the fastest step of each path is reported with its phases, as seconds and shares. Prints one JSON document (and writes it with --out).
 
     python benchmarks/profile_step.py --preset paper --threads 1 2 --repeats 3 \
         --out benchmarks/results/profile-step-paper-cpu.json
@@ -54,26 +55,30 @@ def path_settings(name: str, device: torch.device) -> dict:
     }[name]
 
 
-def profile_path(cfg, device: torch.device, repeats: int, pool_images: int, seed: int = 0) -> dict:
-    """Time `repeats` steps (after one warm-up) of cfg's flow with cfg's fast-path settings."""
-    model = DifferNet(cfg, progress=False).to(device)
-    optimizer, record = fastpath.setup(model, cfg, device)
-    parameters = count_parameters(model.flow)
-    gen = torch.Generator().manual_seed(seed)
-    pool = torch.randn(pool_images, cfg.feature_cache_views, cfg.embedding_dim, generator=gen)
-    model.train()
-    steps, first_step_s = [], None
-    for step in range(repeats + 1):
-        times = {}
+class PathRun:
+    """One path's model, optimiser and random view pool, stepping on demand."""
+
+    def __init__(self, cfg, device: torch.device, pool_images: int, seed: int = 0):
+        self.cfg, self.device = cfg, device
+        self.model = DifferNet(cfg, progress=False).to(device)
+        self.optimizer, self.record = fastpath.setup(self.model, cfg, device)
+        self.gen = torch.Generator().manual_seed(seed)
+        self.pool = torch.randn(pool_images, cfg.feature_cache_views, cfg.embedding_dim, generator=self.gen)
+        self.model.train()
+        self.steps: list[dict] = []
+        self.first_step_s = None
+
+    def step(self) -> None:
+        cfg, device, model, optimizer = self.cfg, self.device, self.model, self.optimizer
         t0 = time.perf_counter()
-        idx = torch.randperm(pool_images, generator=gen)[:cfg.batch_size]
-        pick = torch.rand(len(idx), cfg.feature_cache_views, generator=gen).argsort(dim=1)[:, :cfg.train_transforms]
-        rows = pool[idx[:, None], pick].reshape(-1, cfg.embedding_dim).to(device)
+        idx = torch.randperm(len(self.pool), generator=self.gen)[:cfg.batch_size]
+        pick = torch.rand(len(idx), cfg.feature_cache_views, generator=self.gen).argsort(dim=1)[:, :cfg.train_transforms]
+        rows = self.pool[idx[:, None], pick].reshape(-1, cfg.embedding_dim).to(device)
         _sync(device)
         t1 = time.perf_counter()
         z, log_jac_det = model.flow_forward(rows)
         loss = nll_loss(z, log_jac_det)
-        loss_value = loss.item()
+        self.last_loss = loss.item()
         t2 = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -82,33 +87,52 @@ def profile_path(cfg, device: torch.device, repeats: int, pool_images: int, seed
         optimizer.step()
         _sync(device)
         t4 = time.perf_counter()
-        times = dict(data=t1 - t0, forward=t2 - t1, backward=t3 - t2, optimizer=t4 - t3)
-        if step == 0:
-            first_step_s = t4 - t0
-            dtypes = dict(z=str(z.dtype), log_jac_det=str(log_jac_det.dtype), loss=str(loss.dtype))
-            continue
-        steps.append(times)
-    best = min(steps, key=lambda t: sum(t.values()))
-    total = sum(best.values())
-    result = dict(
-        fast_path=fastpath.describe(record),
-        flow_parameters=parameters,
-        step_s=total,
-        phases_s=best,
-        shares={k: v / total for k, v in best.items()},
-        phase_min_s={k: min(t[k] for t in steps) for k in PHASES},
-        all_step_s=[sum(t.values()) for t in steps],
-        first_step_s=first_step_s,
-        last_loss=loss_value,
-        dtypes=dtypes,
-    )
-    fn = model.__dict__.get("_flow_fn")
-    if isinstance(fn, fastpath.CompiledFlow):
-        result["compile_failed"] = fn.failed
-        result["compile_s_approx"] = first_step_s - total
-    del model, optimizer, pool
+        if self.first_step_s is None:  # warm-up: Adam allocates its state, compile compiles
+            self.first_step_s = t4 - t0
+            self.dtypes = dict(z=str(z.dtype), log_jac_det=str(log_jac_det.dtype), loss=str(loss.dtype))
+            return
+        self.steps.append(dict(data=t1 - t0, forward=t2 - t1, backward=t3 - t2, optimizer=t4 - t3))
+
+    def summary(self) -> dict:
+        steps = self.steps
+        best = min(steps, key=lambda t: sum(t.values()))
+        total = sum(best.values())
+        result = dict(
+            fast_path=fastpath.describe(self.record),
+            flow_parameters=count_parameters(self.model.flow),
+            step_s=total,
+            phases_s=best,
+            shares={k: v / total for k, v in best.items()},
+            phase_min_s={k: min(t[k] for t in steps) for k in PHASES},
+            all_step_s=[sum(t.values()) for t in steps],
+            first_step_s=self.first_step_s,
+            last_loss=self.last_loss,
+            dtypes=self.dtypes,
+        )
+        fn = self.model.__dict__.get("_flow_fn")
+        if isinstance(fn, fastpath.CompiledFlow):
+            result["compile_failed"] = fn.failed
+            result["compile_s_approx"] = self.first_step_s - total
+        return result
+
+
+def profile_paths(cfgs: dict, device: torch.device, repeats: int, pool_images: int) -> dict:
+    """Warm up every path, then `repeats` rounds of one step per path in turn, so that on a shared machine
+    every path sees the same load; the fastest step of each path is reported."""
+    runs = {name: PathRun(cfg, device, pool_images) for name, cfg in cfgs.items()}
+    for _ in range(repeats + 1):
+        for name, run in runs.items():
+            print(f"  step {name}", file=sys.stderr, flush=True)
+            run.step()
+    out = {name: run.summary() for name, run in runs.items()}
+    del runs
     gc.collect()
-    return result
+    return out
+
+
+def profile_path(cfg, device: torch.device, repeats: int, pool_images: int) -> dict:
+    """One path alone: a warm-up step and `repeats` timed steps."""
+    return profile_paths({"path": cfg}, device, repeats, pool_images)["path"]
 
 
 def main(argv=None) -> int:
@@ -146,11 +170,9 @@ def main(argv=None) -> int:
     )
     for threads in args.threads:
         torch.set_num_threads(threads)
-        by_path = {}
-        for name in paths:
-            cfg = base.replace(**path_settings(name, device))
-            print(f"threads={threads} {name} ...", file=sys.stderr, flush=True)
-            by_path[name] = profile_path(cfg, device, args.repeats, args.pool_images)
+        print(f"threads={threads} ...", file=sys.stderr, flush=True)
+        by_path = profile_paths({name: base.replace(**path_settings(name, device)) for name in paths}, device,
+                                args.repeats, args.pool_images)
         plain = by_path["fp32-plain"]["step_s"] if "fp32-plain" in by_path else None
         for entry in by_path.values():
             entry["speedup_vs_fp32_plain"] = plain / entry["step_s"] if plain else None
