@@ -108,8 +108,8 @@ class Config:
     """Adam's implementation: auto (fused where torch has it for the device, else foreach), fused, foreach,
     plain (the per-parameter loop). Same update, different speed."""
     flow_precision: str = "auto"
-    """The flow's Linear layers: auto (bf16 on CUDA and on CPUs with AVX512-BF16/AMX, else fp32), bf16, fp32.
-    Weights, coupling arithmetic, log-det and loss stay float32 either way."""
+    """The flow's Linear layers: auto (bf16 on CUDA, and on CPUs with AVX512-BF16/AMX for subnets at least 1024
+    wide; else fp32), bf16, fp32. Weights, coupling arithmetic, log-det and loss stay float32 either way."""
     compile_flow: str = "auto"
     """torch.compile the flow: auto (off: no clear win measured on CPU), on (falls back to eager with a
     warning when compiling fails), off."""
