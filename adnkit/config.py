@@ -119,6 +119,17 @@ class Config:
     defective; needs no test labels; train_quantile when val_fraction is 0), youden (maximises TPR - FPR on
     the test set itself, so it is chosen on the test set) or train_quantile (a quantile of the training
     images' scores, which sit low because the flow was fitted to them)."""
+
+    # --- fast path of the flow step (adnkit.fastpath; what is learned stays the same) -------------------
+    optimizer_impl: str = "auto"
+    """Adam's implementation: auto (fused where torch has it for the device, else foreach), fused, foreach,
+    plain (the per-parameter loop). Same update, different speed."""
+    flow_precision: str = "auto"
+    """The flow's Linear layers: auto (bf16 on CUDA, and on CPUs with AVX512-BF16/AMX for subnets at least 1024
+    wide; else fp32), bf16, fp32. Weights, coupling arithmetic, log-det and loss stay float32 either way."""
+    compile_flow: str = "auto"
+    """torch.compile the flow: auto (off: no clear win measured on CPU), on (falls back to eager with a
+    warning when compiling fails), off."""
     threshold_quantile: float = 0.99
 
     # --- validation split and label-free thresholds ------------------------------------------------------
@@ -199,6 +210,10 @@ class Config:
             raise ConfigError("lr and clamp must be positive; check --lr and --clamp")
         if self.feature_cache_views < 0:
             raise ConfigError("feature_cache_views must be 0 (no cache) or more")
+        for name, allowed in (("optimizer_impl", ("auto", "fused", "foreach", "plain")),
+                              ("flow_precision", ("auto", "bf16", "fp32")), ("compile_flow", ("auto", "on", "off"))):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"{name}={getattr(self, name)!r}: use --{_flag(name)} {' | '.join(allowed)}")
         from adnkit.attention import ATTENTION_BLOCKS  # late import: attention imports nothing from here
 
         if self.attention not in ("none", *ATTENTION_BLOCKS):

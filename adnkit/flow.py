@@ -27,15 +27,30 @@ class DifferNetClamp:
         return 0.636 * torch.atan(u / self.clamp)
 
 
+class Subnet(nn.Sequential):
+    """A coupling subnet (Linear/ReLU stack). With `bf16 = True` its layers run under bf16 autocast and its
+    output comes back as float32, so FrEIA's coupling arithmetic (soft clamp, exp, affine transform), the
+    log-det and the loss stay in float32; the weights themselves stay float32 (what is learned is unchanged).
+    Set by adnkit.fastpath.set_flow_precision."""
+
+    bf16: bool = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.bf16:
+            return super().forward(x)
+        with torch.autocast(x.device.type, dtype=torch.bfloat16):
+            return super().forward(x).float()
+
+
 def subnet_constructor(hidden: int, hidden_layers: int):
-    """FrEIA subnet factory: (c_in, c_out) -> fully connected ReLU network."""
+    """FrEIA subnet factory: (c_in, c_out) -> fully connected ReLU network (a Subnet)."""
 
     def build(c_in: int, c_out: int) -> nn.Module:
         layers: list[nn.Module] = [nn.Linear(c_in, hidden), nn.ReLU()]
         for _ in range(hidden_layers - 1):
             layers += [nn.Linear(hidden, hidden), nn.ReLU()]
         layers.append(nn.Linear(hidden, c_out))
-        return nn.Sequential(*layers)
+        return Subnet(*layers)
 
     return build
 

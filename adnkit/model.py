@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from adnkit import fastpath
 from adnkit.attention import attention_options
 from adnkit.backbone import AttentionAlexNet
 from adnkit.config import Config
@@ -126,10 +127,28 @@ class DifferNet(nn.Module):
 
     def flow_forward(self, embedding: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """embedding [B, D] -> (z [B, D], log|det J| [B]) of the flow (the embedding norm, if any, standardises the
-        embedding first; its own log-det is not included, see EmbeddingNorm)."""
+        embedding first; its own log-det is not included, see EmbeddingNorm), through the compiled flow when one
+        is set."""
+        if self.__dict__.get("_precision_device") != embedding.device.type:
+            self.set_flow_precision(embedding.device)
         if self.embedding_norm is not None:
             embedding = self.embedding_norm(embedding)
-        return self.flow(embedding)
+        fn = self.__dict__.get("_flow_fn")
+        return (fn or self.flow)(embedding)
+
+    def set_flow_precision(self, device: torch.device) -> str:
+        """Resolve cfg.flow_precision for `device` and switch the flow's subnets to it ("bf16" or "fp32").
+        flow_forward does this itself on the first call on a device, so training, scoring and explaining
+        run the same precision for the same settings."""
+        precision = fastpath.resolve_flow_precision(self.cfg, torch.device(device))
+        fastpath.set_flow_precision(self.flow, precision)
+        self.__dict__["_precision_device"] = torch.device(device).type
+        return precision
+
+    def set_flow_fn(self, fn) -> None:
+        """Run flow_forward through `fn` (e.g. a compiled flow; None = the flow itself). Kept out of the
+        module tree so that state_dict keys stay the same."""
+        self.__dict__["_flow_fn"] = fn
 
     def flow_reverse(self, z: torch.Tensor) -> torch.Tensor:
         """z [B, D] -> the embedding [B, D] that flow_forward maps to z (eval mode when an embedding norm is on)."""

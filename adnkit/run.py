@@ -44,7 +44,8 @@ _SPREAD = "spread.json"
 
 # Settings added after the first release, with the value that reproduces what older runs did. A run folder
 # whose config.json lacks one of these was made before it existed and keeps its old behaviour.
-LEGACY_DEFAULTS: dict[str, object] = {"val_fraction": 0.0, "threshold_method": "youden"}
+LEGACY_DEFAULTS: dict[str, object] = {"val_fraction": 0.0, "threshold_method": "youden", "flow_precision": "fp32",
+                                      "optimizer_impl": "plain"}
 
 
 
@@ -91,6 +92,8 @@ class Metrics:
     weights_source: str = ""
     meta_epochs: int = 0
     adnkit_version: str = ""
+    fast_path: str = ""
+    """What the training step used: the optimiser's implementation, the flow's precision, compile."""
     # --- the validation protocol: numbers chosen without test labels, and how far they could move ----------
     auroc_val_selected: float = math.nan
     """Test AUROC at the evaluation with the lowest validation loss (chosen without test labels)."""

@@ -27,7 +27,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from adnkit import __version__
+from adnkit import __version__, fastpath
 from adnkit.config import Config
 from adnkit.data import ImageDataset, load_split
 from adnkit.device import peak_rss_mb, resolve_device
@@ -137,8 +137,7 @@ def run_training(cfg: Config, out_dir: str | Path, resume: bool = False, progres
     model = DifferNet(cfg, progress=progress).to(device)
     if device.type == "cuda" and cfg.channels_last:
         model.backbone.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(model.trainable_parameters(), lr=cfg.lr, betas=cfg.betas, eps=cfg.eps,
-                                 weight_decay=cfg.weight_decay)
+    optimizer, fast = fastpath.setup(model, cfg, device)  # Adam impl, bf16 Linear layers, compile (issue 14)
     gen = torch.Generator().manual_seed(cfg.seed)
     history: list[HistoryRow] = []
     val_best: dict | None = None  # select=val: the stored state of the evaluation with the lowest val loss
@@ -146,7 +145,7 @@ def run_training(cfg: Config, out_dir: str | Path, resume: bool = False, progres
     ckpt = run.load_checkpoint() if resume else None
     if ckpt is not None:
         model.load_stored_state(ckpt["model"], run.path)
-        optimizer.load_state_dict(ckpt["optimizer"])
+        fastpath.load_optimizer_state(optimizer, ckpt["optimizer"], fast["optimizer"])
         gen.set_state(ckpt["generator"])
         history, done = [HistoryRow(**h) for h in ckpt["history"]], int(ckpt["meta_epoch"])
         train_seconds, eval_seconds, evals = ckpt["train_seconds"], ckpt["eval_seconds"], ckpt["evals"]
@@ -240,6 +239,7 @@ def run_training(cfg: Config, out_dir: str | Path, resume: bool = False, progres
         n_train=len(train_set), n_test=len(test_set), attention=cfg.attention, seed=int(cfg.seed),
         dataset=split.dataset, category=split.category, device=str(device), feature_cache=pool is not None,
         weights_source=model.backbone.weights_source, adnkit_version=__version__,
+        fast_path=fastpath.describe(fast),
     )
     metrics = Metrics.from_dict(metrics)
     run.write_metrics(metrics)

@@ -2,7 +2,8 @@
 
 End to end, from image files to scores, on the same images and settings:
   adnkit  decode + resize once per image; rotations on tensors; frozen backbone without autograd; embeddings
-          of a pool of training views and of the fixed test views computed once (adnkit.train.run_training).
+          of a pool of training views and of the fixed test views computed once; the flow step's fast path
+          at its automatic settings (adnkit.fastpath; recorded as adnkit_fast_path) (adnkit.train.run_training).
   plain   what the original DifferNet code does: every step decodes each image and runs PIL transforms per view
           (Resize -> RandomRotation(180) -> ToTensor -> Normalize), and recomputes AlexNet's features with
           autograd tracking (backbone parameters requiring grad, as in the original, though never optimised);
@@ -150,6 +151,7 @@ def measure(variant: str, preset_name: str, data_spec: str, data_root: str, n_tr
         adnkit_train_images_per_s=metrics["train_images_per_s"],
         adnkit_test_images_per_s=metrics["test_images_per_s"],
         adnkit_feature_cache=metrics["feature_cache"],
+        adnkit_fast_path=metrics["fast_path"],  # Adam impl / flow precision / compile as resolved (adnkit.fastpath)
         plain_train_images_per_s=plain_train_ips,
         plain_test_images_per_s=plain_test_ips,
         train_speedup=metrics["train_images_per_s"] / plain_train_ips,

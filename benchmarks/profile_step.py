@@ -1,0 +1,189 @@
+"""Profile of one training step of the flow on cached embeddings: where a step's time goes, per path.
+
+A step of adnkit's training loop (adnkit.train._epoch_cached) on a preset's flow:
+  data      gather batch_size x train_transforms rows from the cached view pool [N, V, D], move to the device
+  forward   flow forward + DifferNet's NLL loss
+  backward  zero_grad + loss.backward()
+  optimizer Adam's step over every flow weight
+Paths: "fp32-plain" (float32 Linear layers, the per-parameter Adam loop: the kit before issue 14), the single
+changes "fp32-<impl>" and "bf16-plain", and "fast" (what Config's automatic defaults resolve to on this
+device, adnkit.fastpath.setup); with --compile also "fast-compiled" (its compile time reported apart).
+The embeddings are random rows: a step's cost does not depend on their values. All paths are built at once
+(about 3 GB each at the paper preset: weights, gradients, Adam's two moments), each runs a warm-up step (Adam
+allocates its state), then --repeats rounds of one step per path in turn, so that on a shared machine every
+path sees the same load; the fastest step of each path is reported with its phases, as seconds and shares. Prints one JSON document (and writes it with --out).
+
+    python benchmarks/profile_step.py --preset paper --threads 1 2 --repeats 3 \
+        --out benchmarks/results/profile-step-paper-cpu.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from adnkit import fastpath
+from adnkit.config import preset
+from adnkit.flow import count_parameters, nll_loss
+from adnkit.model import DifferNet
+from adnkit.train import resolve_device
+
+PHASES = ("data", "forward", "backward", "optimizer")
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def path_settings(name: str, device: torch.device) -> dict:
+    """Config overrides of a named path."""
+    fused_or_foreach = fastpath.resolve_optimizer_impl("auto", device)
+    return {
+        "fp32-plain": dict(flow_precision="fp32", optimizer_impl="plain", compile_flow="off"),
+        f"fp32-{fused_or_foreach}": dict(flow_precision="fp32", optimizer_impl=fused_or_foreach, compile_flow="off"),
+        "bf16-plain": dict(flow_precision="bf16", optimizer_impl="plain", compile_flow="off"),
+        "fast": dict(flow_precision="auto", optimizer_impl="auto", compile_flow="off"),
+        "fast-compiled": dict(flow_precision="auto", optimizer_impl="auto", compile_flow="on"),
+    }[name]
+
+
+class PathRun:
+    """One path's model, optimiser and random view pool, stepping on demand."""
+
+    def __init__(self, cfg, device: torch.device, pool_images: int, seed: int = 0):
+        self.cfg, self.device = cfg, device
+        self.model = DifferNet(cfg, progress=False).to(device)
+        self.optimizer, self.record = fastpath.setup(self.model, cfg, device)
+        self.gen = torch.Generator().manual_seed(seed)
+        self.pool = torch.randn(pool_images, cfg.feature_cache_views, cfg.embedding_dim, generator=self.gen)
+        self.model.train()
+        self.steps: list[dict] = []
+        self.first_step_s = None
+
+    def step(self) -> None:
+        cfg, device, model, optimizer = self.cfg, self.device, self.model, self.optimizer
+        t0 = time.perf_counter()
+        idx = torch.randperm(len(self.pool), generator=self.gen)[:cfg.batch_size]
+        pick = torch.rand(len(idx), cfg.feature_cache_views, generator=self.gen).argsort(dim=1)[:, :cfg.train_transforms]
+        rows = self.pool[idx[:, None], pick].reshape(-1, cfg.embedding_dim).to(device)
+        _sync(device)
+        t1 = time.perf_counter()
+        z, log_jac_det = model.flow_forward(rows)
+        loss = nll_loss(z, log_jac_det)
+        self.last_loss = loss.item()
+        t2 = time.perf_counter()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        _sync(device)
+        t3 = time.perf_counter()
+        optimizer.step()
+        _sync(device)
+        t4 = time.perf_counter()
+        if self.first_step_s is None:  # warm-up: Adam allocates its state, compile compiles
+            self.first_step_s = t4 - t0
+            self.dtypes = dict(z=str(z.dtype), log_jac_det=str(log_jac_det.dtype), loss=str(loss.dtype))
+            return
+        self.steps.append(dict(data=t1 - t0, forward=t2 - t1, backward=t3 - t2, optimizer=t4 - t3))
+
+    def summary(self) -> dict:
+        steps = self.steps
+        best = min(steps, key=lambda t: sum(t.values()))
+        total = sum(best.values())
+        result = dict(
+            fast_path=fastpath.describe(self.record),
+            flow_parameters=count_parameters(self.model.flow),
+            step_s=total,
+            phases_s=best,
+            shares={k: v / total for k, v in best.items()},
+            phase_min_s={k: min(t[k] for t in steps) for k in PHASES},
+            all_step_s=[sum(t.values()) for t in steps],
+            first_step_s=self.first_step_s,
+            last_loss=self.last_loss,
+            dtypes=self.dtypes,
+        )
+        fn = self.model.__dict__.get("_flow_fn")
+        if isinstance(fn, fastpath.CompiledFlow):
+            result["compile_failed"] = fn.failed
+            result["compile_s_approx"] = self.first_step_s - total
+        return result
+
+
+def profile_paths(cfgs: dict, device: torch.device, repeats: int, pool_images: int) -> dict:
+    """Warm up every path, then `repeats` rounds of one step per path in turn, so that on a shared machine
+    every path sees the same load; the fastest step of each path is reported."""
+    runs = {name: PathRun(cfg, device, pool_images) for name, cfg in cfgs.items()}
+    for _ in range(repeats + 1):
+        for name, run in runs.items():
+            print(f"  step {name}", file=sys.stderr, flush=True)
+            run.step()
+    out = {name: run.summary() for name, run in runs.items()}
+    del runs
+    gc.collect()
+    return out
+
+
+def profile_path(cfg, device: torch.device, repeats: int, pool_images: int) -> dict:
+    """One path alone: a warm-up step and `repeats` timed steps."""
+    return profile_paths({"path": cfg}, device, repeats, pool_images)["path"]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="paper")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--repeats", type=int, default=3, help="timed steps per path (best is reported)")
+    parser.add_argument("--paths", nargs="+", default=None,
+                        help="default: fp32-plain fp32-<fused|foreach> bf16-plain fast")
+    parser.add_argument("--compile", action="store_true", help="also profile fast-compiled")
+    parser.add_argument("--pool-images", type=int, default=120, help="images in the random view pool")
+    parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
+                        help="preset overrides, e.g. flow_hidden=512 (ints/floats parsed)")
+    parser.add_argument("--out", help="also write the JSON here")
+    args = parser.parse_args(argv)
+    device = resolve_device(args.device)
+    overrides = {}
+    for item in args.set:
+        key, value = item.split("=", 1)
+        overrides[key] = int(value) if value.lstrip("-").isdigit() else value
+    base = preset(args.preset, device=str(device), pretrained="random", **overrides)
+    paths = args.paths or ["fp32-plain", f"fp32-{fastpath.resolve_optimizer_impl('auto', device)}", "bf16-plain",
+                           "fast"]
+    if args.compile:
+        paths.append("fast-compiled")
+    result = dict(
+        benchmark="profile_step", preset=args.preset, overrides=overrides, device=str(device),
+        torch=torch.__version__, machine=platform.machine(), processor=platform.processor(),
+        cpu_capability=torch.backends.cpu.get_cpu_capability(), cpu_native_bf16=fastpath.cpu_has_bf16(),
+        gpu=torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+        rows_per_step=base.batch_size * base.train_transforms, embedding_dim=base.embedding_dim,
+        flow=dict(blocks=base.flow_blocks, hidden=base.flow_hidden, hidden_layers=base.flow_hidden_layers),
+        repeats=args.repeats, runs=[],
+    )
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        print(f"threads={threads} ...", file=sys.stderr, flush=True)
+        by_path = profile_paths({name: base.replace(**path_settings(name, device)) for name in paths}, device,
+                                args.repeats, args.pool_images)
+        plain = by_path["fp32-plain"]["step_s"] if "fp32-plain" in by_path else None
+        for entry in by_path.values():
+            entry["speedup_vs_fp32_plain"] = plain / entry["step_s"] if plain else None
+        result["runs"].append(dict(threads=threads, paths=by_path))
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,189 @@
+"""The fast path of the flow step (adnkit.fastpath): bf16 Linear layers keep z and the log-det close to float32
+and the loss in float32; fused/foreach Adam make the same updates as the plain loop; each setting resolves,
+validates and is recorded; a failing torch.compile falls back to the eager flow."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from adnkit import fastpath
+from adnkit.config import preset
+from adnkit.errors import ConfigError
+from adnkit.flow import Subnet, build_flow, nll_loss
+from adnkit.model import DifferNet
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+ROOT = Path(__file__).resolve().parents[1]
+# bf16 keeps 8 bits of mantissa (relative rounding 2^-9): on a 4-block flow of width 256 at init the largest
+# differences measured were |dz| 0.006 (z ~ N(0, 1)) and |d log det| 0.018 nats; the bounds leave 3x room.
+Z_ATOL = 0.02
+LOGDET_ATOL = 0.06
+LOSS_ATOL = 1e-3
+# fused/foreach Adam compute the same formula in another order: float32 rounding only.
+ADAM_RTOL, ADAM_ATOL = 1e-5, 1e-6
+
+
+def _flow(dim=128, hidden=256, blocks=4, seed=0):
+    torch.manual_seed(seed)
+    return build_flow(dim, blocks=blocks, hidden=hidden, hidden_layers=2)
+
+
+def _bf16_parity(device: str) -> None:
+    flow = _flow().to(device)
+    x = torch.randn(96, 128, generator=torch.Generator().manual_seed(1)).to(device)
+    z32, ld32 = flow(x)
+    loss32 = nll_loss(z32, ld32)
+    assert fastpath.set_flow_precision(flow, "bf16") == 8  # two subnets per coupling block
+    z16, ld16 = flow(x)
+    loss16 = nll_loss(z16, ld16)
+    assert z16.dtype == ld16.dtype == loss16.dtype == torch.float32
+    weights = [p for p in flow.parameters() if p.requires_grad]  # (FrEIA's permutations are int parameters)
+    assert all(p.dtype == torch.float32 for p in weights)  # the weights stay float32
+    assert 0 < (z16 - z32).abs().max().item() < Z_ATOL  # > 0: the Linear layers really ran in bf16
+    assert (ld16 - ld32).abs().max().item() < LOGDET_ATOL
+    assert abs(loss16.item() - loss32.item()) < LOSS_ATOL
+    loss16.backward()
+    assert all(p.grad.dtype == torch.float32 and torch.isfinite(p.grad).all() for p in weights)
+
+
+def test_bf16_linear_layers_keep_z_and_the_log_det_close_to_float32():
+    _bf16_parity("cpu")
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_bf16_parity_on_cuda():
+    _bf16_parity("cuda")
+
+
+def _adam_params(impl: str, device: str, steps: int = 5) -> list[torch.Tensor]:
+    cfg = preset("ci")
+    flow = _flow(dim=32, hidden=64, blocks=2).to(device)
+    optimizer = fastpath.build_optimizer([{"params": list(flow.parameters()), "lr": cfg.lr}], cfg, impl)
+    gen = torch.Generator().manual_seed(2)
+    for _ in range(steps):
+        x = torch.randn(16, 32, generator=gen).to(device)
+        loss = nll_loss(*flow(x))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return [p.detach().cpu() for p in flow.parameters() if p.requires_grad]
+
+
+def _adam_parity(device: str) -> None:
+    plain = _adam_params("plain", device)
+    start = [p.detach() for p in _flow(dim=32, hidden=64, blocks=2).parameters() if p.requires_grad]
+    assert any((a - b).abs().max() > 1e-4 for a, b in zip(plain, start))  # the steps did move the weights
+    impls = ["foreach"] + (["fused"] if fastpath.fused_supported(torch.device(device)) else [])
+    for impl in impls:
+        for a, b in zip(_adam_params(impl, device), plain):
+            torch.testing.assert_close(a, b, rtol=ADAM_RTOL, atol=ADAM_ATOL, msg=f"{impl} Adam differs from plain")
+
+
+def test_fused_and_foreach_adam_make_the_same_updates_as_plain_adam():
+    _adam_parity("cpu")
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_fused_adam_parity_on_cuda():
+    _adam_parity("cuda")
+
+
+def test_auto_settings_resolve_for_the_device(monkeypatch):
+    cpu = torch.device("cpu")
+    assert fastpath.resolve_optimizer_impl("auto", cpu) == ("fused" if fastpath.fused_supported(cpu) else "foreach")
+    assert fastpath.resolve_optimizer_impl("plain", cpu) == "plain"
+    paper = preset("paper", device="cpu")
+    monkeypatch.setattr(fastpath, "cpu_has_bf16", lambda: True)
+    assert fastpath.resolve_flow_precision(paper, cpu) == "bf16"
+    assert fastpath.resolve_flow_precision(preset("ci"), cpu) == "fp32"  # too narrow to gain from bf16
+    assert fastpath.resolve_flow_precision(paper.replace(flow_precision="fp32"), cpu) == "fp32"
+    monkeypatch.setattr(fastpath, "cpu_has_bf16", lambda: False)
+    assert fastpath.resolve_flow_precision(paper, cpu) == "fp32"
+    assert fastpath.resolve_flow_precision(preset("ci", flow_precision="bf16"), cpu) == "bf16"
+    assert fastpath.resolve_compile("auto", cpu) is False
+
+
+@pytest.mark.parametrize("name, value", [("optimizer_impl", "sgd"), ("flow_precision", "fp16"),
+                                         ("compile_flow", "yes")])
+def test_bad_fast_path_settings_are_one_line_errors(name, value):
+    with pytest.raises(ConfigError, match=f"{name}=.*--{name.replace('_', '-')}"):
+        preset("ci", **{name: value})
+
+
+def test_model_applies_its_precision_on_first_use(monkeypatch):
+    monkeypatch.setattr(fastpath, "cpu_has_bf16", lambda: True)
+    model = DifferNet(preset("ci", pretrained="random", flow_precision="bf16"), progress=False)
+    subnets = [m for m in model.flow.modules() if isinstance(m, Subnet)]
+    assert subnets and not any(m.bf16 for m in subnets)
+    model.flow_forward(torch.randn(4, model.cfg.embedding_dim))
+    assert all(m.bf16 for m in subnets)
+
+
+def test_a_failing_compile_falls_back_to_the_eager_flow(monkeypatch):
+    def broken_compile(module, **kwargs):
+        def run(x):
+            raise RuntimeError("no C++ compiler found")
+        return run
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    model = DifferNet(preset("ci", pretrained="random", compile_flow="on"), progress=False)
+    _, record = fastpath.setup(model, model.cfg, torch.device("cpu"))
+    assert record["compile_flow"] == "on"
+    x = torch.randn(4, model.cfg.embedding_dim)
+    with pytest.warns(RuntimeWarning, match="compile_flow: torch.compile failed.*runs eagerly"):
+        z, log_jac_det = model.flow_forward(x)
+    z_eager, _ = model.flow(x)
+    torch.testing.assert_close(z, z_eager)
+    model.flow_forward(x)  # no second warning: the fallback is remembered
+
+
+def test_metrics_record_the_fast_path(tmp_path):
+    from adnkit.train import run_training
+
+    cfg = preset("ci", data="synthetic:fastpath", data_root=str(tmp_path / "data"), meta_epochs=1, sub_epochs=1,
+                 max_train_images=8, feature_cache_views=2, optimizer_impl="foreach", flow_precision="bf16")
+    metrics = run_training(cfg, tmp_path / "run", progress=False)
+    assert metrics["fast_path"] == "optimizer=foreach flow_precision=bf16 compile_flow=off"
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["fast_path"] == metrics["fast_path"]
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_backbone_bf16_channels_last_embeddings_stay_close_on_cuda():
+    """cfg.amp + cfg.channels_last (the backbone's CUDA path) against float32: same embeddings to 5 %."""
+    x = torch.randn(4, 3, 128, 128, generator=torch.Generator().manual_seed(3)).cuda()
+    fast = DifferNet(preset("ci", pretrained="random", device="cuda"), progress=False).cuda().eval()
+    fast.backbone.to(memory_format=torch.channels_last)
+    plain = DifferNet(preset("ci", pretrained="random", device="cuda", amp=False, channels_last=False),
+                      progress=False).cuda().eval()
+    with torch.no_grad():
+        a, b = fast.embed(x), plain.embed(x)
+    assert a.dtype == torch.float32
+    assert ((a - b).abs().max() / b.abs().max()).item() < 0.05
+
+
+def test_gpu_check_runs_its_cpu_parts(tmp_path):
+    """benchmarks/gpu_check.sh without a GPU (or --cpu-smoke): every part runs at a tiny size, one JSON out."""
+    out = tmp_path / "gpu-check.json"
+    done = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), "--cpu-smoke", "--out", str(out),
+                           "--data-root", str(tmp_path / "data")],
+                          env={**os.environ, "PYTHON": sys.executable, "OMP_NUM_THREADS": "1"},
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(out.read_text())
+    assert result["mode"] == "cpu-smoke"
+    selected = re.match(r"(\d+)/\d+ tests collected", result["cuda_tests"]["summary"])  # pytest -m cuda --co
+    assert result["cuda_tests"]["returncode"] == 0 and selected and int(selected.group(1)) >= 3
+    assert {"fp32-plain", "fast"} <= set(result["train_step"])
+    assert all("step_s" in v for v in result["train_step"].values())
+    assert all("images_per_s" in v for v in result["scoring"].values())
+    assert 0 <= result["short_run"]["auroc_last"] <= 1 and "fast_path" in result["short_run"]
