@@ -3,7 +3,7 @@
 PY := .venv/bin/python
 export PYTHONHASHSEED := 0
 
-.PHONY: setup demo test lab clean
+.PHONY: setup demo test lab book clean
 
 setup:
 	@bash scripts/setup_env.sh
@@ -18,6 +18,12 @@ test: setup
 # JupyterLab on the notebooks; as root (a container) it needs --allow-root, added here only then.
 lab: setup
 	.venv/bin/jupyter lab notebooks/ $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
+
+# The course as a static site (docs/_build/index.html): executes copies of every notebook at BOOK_PRESET on the
+# embedded data and renders them with their outputs, offline (plotly.js embedded). `make book BOOK_PRESET=ci`.
+BOOK_PRESET ?= cpu
+book: setup
+	$(PY) scripts/build_book.py --preset $(BOOK_PRESET) --out docs/_build
 
 clean:
 	rm -rf .venv runs
