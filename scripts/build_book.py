@@ -107,12 +107,9 @@ def learn_section(nb: nbformat.NotebookNode) -> tuple[str, str]:
     """(title, "What you will learn" bullets as HTML) from the notebook's first cell."""
     text = nb.cells[0].source
     title = text.splitlines()[0].lstrip("# ").strip()
-    part = text.split("## What you will learn", 1)[-1]
-    bullets = "\n".join(line for line in part.splitlines() if line.strip())
-    bullets = bullets.split("\n\n")[0]
-    items = re.split(r"\n(?=- )", bullets.strip())
-    items = [i for i in items if i.startswith("- ")]
-    return title, mistune.html("\n".join(items))
+    part = text.split("## What you will learn", 1)[-1].strip("\n")
+    bullets = part.split("\n\n")[0]  # the list ends at the first blank line
+    return title, mistune.html(bullets)
 
 
 def landing(pages: list[dict], preset: str, total: float) -> str:
