@@ -108,16 +108,33 @@ def lab(tmp_path_factory):
             time.sleep(0.5)
         yield base, token, work
     finally:
-        try:
-            os.killpg(server.pid, signal.SIGTERM)  # the server and the kernels it started
-            server.wait(timeout=30)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
-                os.killpg(server.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            server.wait(timeout=10)
+        _stop(server, work / "runtime")
         log.close()
+
+
+def _stop(server: subprocess.Popen, runtime: Path) -> None:
+    """Stop our JupyterLab by its process group (SIGTERM: it shuts its kernels down; SIGKILL if it hangs), then
+    end any kernel of ours left behind: kernels run in their own sessions, and each one's command line names its
+    connection file in our runtime folder."""
+    try:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(server.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        server.wait(timeout=10)
+    try:
+        import psutil
+    except ImportError:  # pragma: no cover - psutil comes with jupyter_server's usual environment
+        return
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        if any(str(runtime) in part for part in proc.info["cmdline"] or []):
+            try:
+                proc.kill()
+            except psutil.Error:
+                pass
 
 
 @pytest.fixture(scope="module")
