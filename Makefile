@@ -3,7 +3,7 @@
 PY := .venv/bin/python
 export PYTHONHASHSEED := 0
 
-.PHONY: setup demo test test-fast lint clean
+.PHONY: setup demo test test-fast lint lab book clean
 
 setup:
 	@bash scripts/setup_env.sh
@@ -21,6 +21,16 @@ test-fast: setup
 
 lint: setup
 	$(PY) -m ruff check adnkit tests benchmarks
+
+# JupyterLab on the notebooks; as root (a container) it needs --allow-root, added here only then.
+lab: setup
+	.venv/bin/jupyter lab notebooks/ $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
+
+# The course as a static site (docs/_build/index.html): executes copies of every notebook at BOOK_PRESET on the
+# embedded data and renders them with their outputs, offline (plotly.js embedded). `make book BOOK_PRESET=ci`.
+BOOK_PRESET ?= cpu
+book: setup
+	$(PY) scripts/build_book.py --preset $(BOOK_PRESET) --out docs/_build
 
 clean:
 	rm -rf .venv runs

@@ -51,6 +51,26 @@ def _category_order(frame: pd.DataFrame) -> list[str]:
     return order
 
 
+def auroc_range(values, pad: float = 5.0) -> list[float]:
+    """A y-axis range for AUROC in percent: from `pad` points below the lowest value (at least 0) up to exactly
+    100. Plotly's own autorange would run past 100 (to 101 for a perfect run) or, when every value is the same
+    (all 100 at the ci preset), span 0 to 2x the value."""
+    v = np.asarray(values, dtype=float).reshape(-1)
+    v = v[np.isfinite(v)]
+    low = float(v.min()) if v.size else 0.0
+    return [max(0.0, min(low, 100.0) - pad), 100.0]
+
+
+def nothing_to_plot(fig: go.Figure, note: str) -> go.Figure:
+    """Replace an empty chart by a sentence saying why it is empty (no axes, no empty grid)."""
+    fig.add_annotation(text=note, showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5,
+                       font=dict(size=14))
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    fig.update_layout(height=220, shapes=[])
+    return fig
+
+
 def _metric(metric: str) -> str:
     if metric not in ("best", "last", "val_selected"):
         raise AdnkitError(f"metric={metric!r}: use 'best', 'last' or 'val_selected'")
@@ -140,6 +160,7 @@ def training_curves(histories: Mapping[str, pd.DataFrame], title: str = "Trainin
     """Train loss and test AUROC after each evaluation (meta epoch), one line per run: name -> history table
     (columns meta_epoch, train_loss, auroc, as in history.csv)."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=("train loss", "test AUROC (%) per evaluation"))
+    shown = []
     for i, (name, hist) in enumerate(histories.items()):
         if hist is None or len(hist) == 0:
             continue
@@ -149,10 +170,12 @@ def training_curves(histories: Mapping[str, pd.DataFrame], title: str = "Trainin
             fig.add_trace(go.Scatter(x=x, y=hist["train_loss"], mode="lines+markers", name=str(name),
                                      legendgroup=str(name), line=dict(color=color)), row=1, col=1)
         if "auroc" in hist:
-            fig.add_trace(go.Scatter(x=x, y=100 * hist["auroc"].astype(float), mode="lines+markers",
+            shown.append(100 * hist["auroc"].astype(float))
+            fig.add_trace(go.Scatter(x=x, y=shown[-1], mode="lines+markers", cliponaxis=False,
                                      name=str(name), legendgroup=str(name), showlegend="train_loss" not in hist,
                                      line=dict(color=color)), row=1, col=2)
     fig.update_xaxes(title_text="meta epoch")
+    fig.update_yaxes(range=auroc_range(np.concatenate(shown) if shown else []), row=1, col=2)
     fig.update_layout(title=title, template="plotly_white")
     return fig
 
@@ -198,7 +221,7 @@ def category_bars(summary: pd.DataFrame, reference: pd.DataFrame | None = None, 
         barmode="group", template="plotly_white", yaxis_title=f"image AUROC {metric} (%)",
         margin=dict(b=110),
         xaxis=dict(categoryorder="array", categoryarray=order),
-        yaxis=dict(range=[max(0.0, (low if np.isfinite(low) else 50) - 10), 100.5]))
+        yaxis=dict(range=[max(0.0, (low if np.isfinite(low) else 50) - 10), 100.0]))
     fig.add_annotation(text=BEST_NOTE, showarrow=False, xref="paper", yref="paper", x=0, y=-0.22,
                        xanchor="left", font=dict(size=11))
     return fig
@@ -244,9 +267,12 @@ def gain_figure(summary: pd.DataFrame, metric: str = "best", reference: pd.DataF
                             marker=dict(symbol="diamond", size=12, color="black"),
                             name=f"paper: {row['method']} - differnet ({dataset})"))
         fig.update_xaxes(categoryorder="array", categoryarray=_category_order(summary))
-    fig.add_hline(y=0, line_color="gray")
     fig.update_layout(title=title or f"Gain over DifferNet (AUROC {metric}, points, mean +- std over seeds)",
                       barmode="group", template="plotly_white", yaxis_title="AUROC gain (points)")
+    if not fig.data:
+        return nothing_to_plot(fig, "No gain to show: it needs DifferNet (attention none) and an attention "
+                                    "variant<br>measured on the same category and seed.")
+    fig.add_hline(y=0, line_color="gray")
     return fig
 
 

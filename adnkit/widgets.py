@@ -232,7 +232,7 @@ class AnomalyExplorer:
             overlays[other] = ex.overlay_png()
             scores[other] = self.score_of(other, image) if other != name else score
             decisions[other] = decide(scores[other], self.stored_threshold(other))
-        sign = ">" if decision == "anomalous" else "<="
+        sign = ">=" if decision == "anomalous" else "<"  # the rule: anomalous when score >= threshold
         truth = "" if label is None or label < 0 else f"; ground truth: {'defective' if label else 'good'}" + (
             f" ({defect})" if label and defect else "")
         text = (f"{decision.upper()}: score {score:.4f} {sign} threshold {self.threshold:.4f} "
@@ -249,13 +249,15 @@ class AnomalyExplorer:
 
         self.w_runs = w.SelectMultiple(options=list(self.runs), value=tuple(self.selected), description="runs",
                                        rows=min(4, len(self.runs)))
+        # wide enough for "1.265 | crack | 004.png" (score | defect type | file name)
         self.w_image = w.Dropdown(options=self.image_options(), value=self.image, description="image",
-                                  layout=w.Layout(width="60%"))
+                                  layout=w.Layout(width="95%", min_width="28em"))
         self.w_method = w.Dropdown(options=list(METHODS), value=self.method, description="map")
         self.w_threshold = w.FloatSlider(description="threshold", continuous_update=False, readout_format=".4f",
                                          layout=w.Layout(width="60%"))
         self.w_reset = w.Button(description="stored threshold", tooltip="back to the run's stored threshold")
         self.w_category = w.HTML()
+        self.w_how = w.HTML()  # how the stored threshold was chosen: said once, not under every decision
         self.w_text = w.HTML()
         self.w_plot = w.Output()
         self.w_overlays = w.HBox()
@@ -266,7 +268,8 @@ class AnomalyExplorer:
         self.w_threshold.observe(lambda c: self._from_widget(self.set_threshold, c["new"]), names="value")
         self.w_reset.on_click(lambda _: self.reset_threshold())
         self.widget = w.VBox([
-            w.HBox([self.w_runs, w.VBox([self.w_category, self.w_image, self.w_method])]),
+            w.HBox([self.w_runs, w.VBox([self.w_category, self.w_method])]),
+            self.w_image, self.w_how,
             w.HBox([self.w_threshold, self.w_reset]),
             self.w_text, self.w_plot, self.w_overlays,
         ])
@@ -288,11 +291,7 @@ class AnomalyExplorer:
             self._syncing = False
 
     def _sync_slider(self) -> None:
-        scores = self.tables[self.primary]["score"].to_numpy(dtype=float)
-        lo = float(min(scores.min(), self.threshold))
-        hi = float(max(scores.max(), self.threshold))
-        if hi <= lo:
-            hi = lo + 1.0
+        lo, hi = self.slider_range()
         s = self.w_threshold
         self._syncing = True
         try:
@@ -303,6 +302,25 @@ class AnomalyExplorer:
             s.step = (hi - lo) / 1000
         finally:
             self._syncing = False
+
+    def slider_range(self) -> tuple[float, float]:
+        """The threshold slider's (min, max): 5% of the span beyond the lowest and the highest test score (and
+        the threshold), so that the slider can call even the most anomalous image good and the least one
+        anomalous. Scores are >= 0; when all are positive the bottom stays at or above half the lowest."""
+        scores = self.tables[self.primary]["score"].to_numpy(dtype=float)
+        scores = scores[np.isfinite(scores)]
+        lo = float(min(scores.min(), self.threshold)) if scores.size else float(self.threshold)
+        hi = float(max(scores.max(), self.threshold)) if scores.size else float(self.threshold)
+        margin = 0.05 * (hi - lo) if hi > lo else max(abs(hi), 1.0) * 0.05
+        lo = max(lo - margin, 0.5 * lo) if lo > 0 else lo - margin
+        return lo, hi + margin
+
+    def threshold_note(self, name: str | None = None) -> str:
+        """One sentence on the run's stored threshold: its value and how it was chosen (the run's own
+        threshold_method sentence, whatever the method), shown once above the slider."""
+        name = name or self.primary
+        return f"{name}'s stored threshold ({self.stored_threshold(name):.4f}), how it was chosen: " \
+            f"{self.runs[name].threshold_method}"
 
     def _render(self) -> None:
         if self.widget is None:
@@ -324,9 +342,8 @@ class AnomalyExplorer:
             self._syncing = False
         self.w_category.value = f"<b>data</b>: {html.escape(self.categories[st.run])}"
         color = "#d62728" if st.decision == "anomalous" else "#2ca02c"
-        how = html.escape(str(self.runs[st.run].threshold_method))
-        self.w_text.value = (f"<span style='color:{color}'><b>{html.escape(st.text)}</b></span>"
-                             f"<br><small>stored threshold: {how}</small>")
+        self.w_how.value = f"<small>{html.escape(self.threshold_note(st.run))}</small>"
+        self.w_text.value = f"<span style='color:{color}'><b>{html.escape(st.text)}</b></span>"
         tiles = []
         for name, png in st.overlays.items():
             ex_dec = st.decisions[name]

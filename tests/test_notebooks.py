@@ -21,6 +21,8 @@ import pytest
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 NAME = re.compile(r"^(\d\d)_[a-z0-9_]+\.ipynb$")
 PATHS = sorted(p for p in NOTEBOOKS.glob("*.ipynb"))
+# The one repository URL the Colab cells clone: the project's Homepage in pyproject.toml, plus ".git".
+REPO_URL = re.search(r'^Homepage = "([^"]+)"', (NOTEBOOKS.parent / "pyproject.toml").read_text(), re.M).group(1) + ".git"
 
 
 def _read(path: Path):
@@ -77,13 +79,16 @@ def test_colab_cell_then_parameters_cell(path):
     guarded = [n for n in tree.body if isinstance(n, ast.If) and ast.unparse(n.test) == "IN_COLAB"]
     assert len(guarded) == 1, f"{path.name}: the Colab cell needs one `if IN_COLAB:` block"
     outside = [n for n in tree.body if n is not guarded[0]]
-    for node in outside:  # outside the guard: only `import sys` and the IN_COLAB assignment
+    for node in outside:  # outside the guard: only `import sys`, the REPO_URL constant and the IN_COLAB assignment
         text = ast.unparse(node)
-        assert text in ("import sys", "IN_COLAB = 'google.colab' in sys.modules"), \
+        assert text in ("import sys", "IN_COLAB = 'google.colab' in sys.modules", f"REPO_URL = {REPO_URL!r}"), \
             f"{path.name}: the Colab cell does something outside `if IN_COLAB:`: {text}"
     inside = ast.unparse(guarded[0])
     assert "git" in inside and "clone" in inside and "pip" in inside and "install" in inside, \
         f"{path.name}: the Colab cell should clone and pip-install adnkit"
+    assert "os.environ.get('ADNKIT_REPO', REPO_URL)" in inside, f"{path.name}: clone REPO_URL, overridable by ADNKIT_REPO"
+    assert "check=True" not in inside.split("pip")[0] and "SystemExit" in inside, \
+        f"{path.name}: a failed clone should end in one line saying what to do, not a traceback"
 
     for var, default in (("ADNKIT_PRESET", '"cpu"'), ("ADNKIT_DATA", '"synthetic:notebooks"'), ("ADNKIT_DATA_ROOT", None)):
         pattern = rf'os\.environ\.get\("{var}",\s*{re.escape(default) if default else "[^)]+"}\)'

