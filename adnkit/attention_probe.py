@@ -72,7 +72,9 @@ def record_gates(model, images: torch.Tensor, all_scales: bool = False) -> dict[
     gates: dict[int, dict[str, list[torch.Tensor]]] = {}
     for (position, name), outs in outputs.items():
         if name == "mlp":  # [avg_0, max_0, avg_1, max_1, ...]: one channel gate per scale
-            gates.setdefault(position, {})["channel"] = [torch.sigmoid(a + m) for a, m in zip(outs[::2], outs[1::2])]
+            gates.setdefault(position, {})["channel"] = [
+                torch.sigmoid(a + m) for a, m in zip(outs[::2], outs[1::2], strict=False)
+            ]
         else:
             gates.setdefault(position, {})[name] = outs
     if all_scales:

@@ -4,8 +4,8 @@ The network is torchvision's AlexNet `features`, kept under its own indices so t
 unchanged. After each slot position (default: the ReLUs of conv1, conv2 and conv5 = features[1], [4], [11]
 with 64, 192, 256 channels; or the max-pools features[2], [5], [12] with the same channels, the other public
 reading of AttentDifferNet, `attention_site="pool"`) sits the attention block (if any) and then an identity
-"tap", a stable hook point for Grad-CAM whose output no in-place op overwrites, so the taps follow the blocks. Convolutions are always frozen; attention blocks
-are trainable only when asked (`train_attention`).
+"tap", a stable hook point for Grad-CAM whose output no in-place op overwrites, so the taps follow the blocks.
+Convolutions are always frozen; attention blocks are trainable only when asked (`train_attention`).
 """
 
 from __future__ import annotations

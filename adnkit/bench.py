@@ -211,7 +211,11 @@ def run_bench(specs: Iterable[str], attentions: Iterable[str], seeds: Iterable[i
             for seed in seeds:
                 cfg = base_cfg.replace(data=spec, attention=attention, seed=seed, **values)
                 suffix = name_suffix(variant)  # '' without a grid: the names as before
-                run_dir = out_dir / "runs" / f"{names[spec]}-{safe_name(attention)}{safe_name(suffix) if suffix else ''}-seed{seed}"
+                run_dir = (
+                    out_dir
+                    / "runs"
+                    / f"{names[spec]}-{safe_name(attention)}{safe_name(suffix) if suffix else ''}-seed{seed}"
+                )
                 row = dict(dataset=dataset, category=category, spec=spec, attention=attention, seed=seed,
                            status="pending", reason="", run_dir=run_dir.relative_to(out_dir).as_posix(), reused=False)
                 row.update({c: value_text(getattr(cfg, c)) for c in grid_cols})  # the value each cell ran with
@@ -315,19 +319,28 @@ def format_summary(summary: pd.DataFrame) -> str:
     if summary is None or summary.empty:
         return "No finished runs to summarise."
     grid_cols = [c for c in summary.columns if c not in SUMMARY_COLUMNS]  # bench --grid fields
-    table = pd.DataFrame({
-        "dataset": summary["dataset"],
-        "category": summary["category"],
-        "attention": summary["attention"],
-        **{c: summary[c] for c in grid_cols},
-        "seeds": summary["n_seeds"],
-        "AUROC last (%)": [pm(m, s) for m, s in zip(summary["auroc_last_mean"], summary["auroc_last_std"], strict=True)],
-        "AUROC best (%)": [pm(m, s) for m, s in zip(summary["auroc_best_mean"], summary["auroc_best_std"], strict=True)],
-        "AUROC val-selected (%)": [pm(m, s) for m, s in zip(summary["auroc_val_selected_mean"],
-                                                            summary["auroc_val_selected_std"], strict=True)],
-        "gain best vs none (points)": [
-            pm(m, s, signed=True) for m, s in zip(summary["gain_best_mean"], summary["gain_best_std"], strict=True)],
-    })
+    table = pd.DataFrame(
+        {
+            "dataset": summary["dataset"],
+            "category": summary["category"],
+            "attention": summary["attention"],
+            **{c: summary[c] for c in grid_cols},
+            "seeds": summary["n_seeds"],
+            "AUROC last (%)": [
+                pm(m, s) for m, s in zip(summary["auroc_last_mean"], summary["auroc_last_std"], strict=True)
+            ],
+            "AUROC best (%)": [
+                pm(m, s) for m, s in zip(summary["auroc_best_mean"], summary["auroc_best_std"], strict=True)
+            ],
+            "AUROC val-selected (%)": [
+                pm(m, s)
+                for m, s in zip(summary["auroc_val_selected_mean"], summary["auroc_val_selected_std"], strict=True)
+            ],
+            "gain best vs none (points)": [
+                pm(m, s, signed=True) for m, s in zip(summary["gain_best_mean"], summary["gain_best_std"], strict=True)
+            ],
+        }
+    )
     lines = [
         "Image AUROC, mean +- std over seeds",
         table.to_string(index=False),

@@ -142,7 +142,15 @@ def cmd_demo(args) -> int:
     return _bench(DEMO_DATA, DEMO_ATTENTIONS, 1, base, Path(args.out), not args.quiet, executor_from_args(args))
 
 
-STUDY_FIXED = ("data", "attention", "seed", "attention_site", "attention_positions", "train_attention", "embedding_norm")
+STUDY_FIXED = (
+    "data",
+    "attention",
+    "seed",
+    "attention_site",
+    "attention_positions",
+    "train_attention",
+    "embedding_norm",
+)
 
 
 def cmd_study(args) -> int:
@@ -180,7 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("train", help="train DifferNet / AttentDifferNet on one dataset and write a run folder")
-    p.add_argument("--out", required=True, help="run folder to write (settings, metrics, weights, test scores, history)")
+    p.add_argument(
+        "--out", required=True, help="run folder to write (settings, metrics, weights, test scores, history)"
+    )
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     add_config_flags(p)
@@ -214,7 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_executor_flags(p)
     p.set_defaults(func=cmd_bench)
 
-    p = sub.add_parser("demo", help="the main job: DifferNet vs SE vs CBAM on the embedded ELPV solar cells and a synthetic set")
+    p = sub.add_parser(
+        "demo", help="the main job: DifferNet vs SE vs CBAM on the embedded ELPV solar cells and a synthetic set"
+    )
     p.add_argument("--out", default="runs/demo")
     p.add_argument("--quiet", action="store_true")
     add_config_flags(p, skip=("data", "attention", "seed"))
@@ -240,7 +252,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="more run folders (e.g. the SE and CBAM runs): overlays side by side per image")
     p.add_argument("--out", required=True)
     p.add_argument("--method", default="gradcam", help="gradcam, gradcam++, xgradcam, layercam or gradients")
-    p.add_argument("--layer", default="last", help="backbone slot position (1, 4, 11; 2, 5, 12 for --attention-site pool) or 'last'")
+    p.add_argument(
+        "--layer",
+        default="last",
+        help="backbone slot position (1, 4, 11; 2, 5, 12 for --attention-site pool) or 'last'",
+    )
     p.add_argument("--device", default="auto")
     p.set_defaults(func=cmd_explain)
 

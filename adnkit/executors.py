@@ -147,7 +147,7 @@ class RayExecutor:
                                   f"({_one_line(exc)}); check that `ray start --head` runs there and this machine "
                                   "reaches it") from None
             return True
-        for attempt in range(LOCAL_START_ATTEMPTS):
+        for _attempt in range(LOCAL_START_ATTEMPTS):
             try:
                 ray.init(address="local", include_dashboard=False, _node_ip_address="127.0.0.1",
                          logging_level=logging.WARNING, **self.init_kwargs)

@@ -49,7 +49,9 @@ def parse_grid(items: Iterable[str]) -> dict[str, list]:
         if name not in types:
             close = difflib.get_close_matches(name, list(types), n=1)
             hint = f"did you mean {close[0]}? " if close else ""
-            raise ConfigError(f"--grid {item!r}: {name} is not a setting; {hint}settings are listed by `adnkit bench --help`")
+            raise ConfigError(
+                f"--grid {item!r}: {name} is not a setting; {hint}settings are listed by `adnkit bench --help`"
+            )
         if name in grid:
             raise ConfigError(f"--grid {name} is given twice; list all its values in one --grid {name}=V1,V2")
         sep_values = "|" if _is_tuple(name) else ","
@@ -79,7 +81,7 @@ def variants(attentions: Iterable[str], grid: Grid | None = None) -> list[dict]:
         return [{"attention": a} for a in attentions]
     if isinstance(grid, Mapping):
         names = list(grid)
-        combos = [dict(zip(names, values)) for values in itertools.product(*(grid[n] for n in names))]
+        combos = [dict(zip(names, values, strict=True)) for values in itertools.product(*(grid[n] for n in names))]
         return [{"attention": a, **combo} for a in attentions for combo in combos]
     out = []
     for cell in grid:

@@ -139,7 +139,7 @@ def summarize(results: pd.DataFrame, variant_cols=None) -> pd.DataFrame:
     for values, sub in results.groupby(extra, sort=False, dropna=False):
         values = values if isinstance(values, tuple) else (values,)
         part = _summarize(sub)
-        for i, (col, value) in enumerate(zip(extra, values)):
+        for i, (col, value) in enumerate(zip(extra, values, strict=True)):
             part.insert(3 + i, col, value)
         parts.append(part)
     return pd.concat(parts, ignore_index=True)
@@ -151,9 +151,9 @@ def _summarize(results: pd.DataFrame) -> pd.DataFrame:
 
     `results` has one row per run with columns dataset, category, attention, seed, auroc_last, auroc_best
     (and optionally status: rows whose status is not "ok" are left out). Rows come out in the order datasets
-    and categories first appear in `results`, each dataset's "mean" rows last, attention "none" first. Std is the sample std (ddof=1),
-    NaN with one seed. Gains are computed per seed, only on seeds that both the variant and "none" have,
-    then averaged (n_paired counts those seeds); the "none" rows carry no gain (NaN).
+    and categories first appear in `results`, each dataset's "mean" rows last, attention "none" first. Std is
+    the sample std (ddof=1), NaN with one seed. Gains are computed per seed, only on seeds that both the variant
+    and "none" have, then averaged (n_paired counts those seeds); the "none" rows carry no gain (NaN).
 
     Each (dataset, attention) also gets a row with category "mean": the mean over categories of the
     per-category means (what the papers print), NaN unless that variant ran every category the dataset has

@@ -82,7 +82,9 @@ class DifferNet(nn.Module):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
             self.backbone = AttentionAlexNet(cfg.attention, cfg.attention_positions, **attention_options(cfg))
-            self.flow = build_flow(cfg.embedding_dim, cfg.flow_blocks, cfg.flow_hidden, cfg.flow_hidden_layers, cfg.clamp)
+            self.flow = build_flow(
+                cfg.embedding_dim, cfg.flow_blocks, cfg.flow_hidden, cfg.flow_hidden_layers, cfg.clamp
+            )
         self.embedding_norm = EmbeddingNorm(cfg.embedding_dim) if cfg.embedding_norm == "batch" else None
         if cfg.pretrained == "imagenet":
             self.backbone.load_imagenet(progress=progress)

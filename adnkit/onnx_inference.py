@@ -34,7 +34,9 @@ class OnnxDetector:
 
         self.path = Path(path)
         if not self.path.is_file():
-            raise ExportError(f"{self.path}: no such ONNX file; make one with `adnkit export RUN_DIR --out {self.path}`")
+            raise ExportError(
+                f"{self.path}: no such ONNX file; make one with `adnkit export RUN_DIR --out {self.path}`"
+            )
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = int(threads)
@@ -92,7 +94,9 @@ class OnnxDetector:
         """Images per onnxruntime call when scoring files: the fixed batch, else about ROWS_PER_RUN views."""
         return self.batch or max(1, ROWS_PER_RUN // self.test_transforms)
 
-    def score_paths(self, paths: list[str | Path], progress: bool = False, batch_size: int | None = None) -> pd.DataFrame:
+    def score_paths(
+        self, paths: list[str | Path], progress: bool = False, batch_size: int | None = None
+    ) -> pd.DataFrame:
         """Score image files: a table of path, score, decision, as adnkit.score.score_paths."""
         from torch.utils.data import DataLoader
         from tqdm.auto import tqdm
@@ -110,7 +114,9 @@ class OnnxDetector:
         scores = np.concatenate([self.score(images.numpy()) for images, _ in
                                  tqdm(loader, desc="scoring (onnxruntime)", disable=not progress, leave=False)])
         scores = scores.astype(np.float64)
-        return pd.DataFrame(dict(path=[str(p) for p in paths], score=scores, decision=decisions(scores, self.threshold)))
+        return pd.DataFrame(
+            dict(path=[str(p) for p in paths], score=scores, decision=decisions(scores, self.threshold))
+        )
 
 
 def is_onnx_path(item) -> bool:

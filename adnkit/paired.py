@@ -109,7 +109,9 @@ def pair_table(results: pd.DataFrame, *, baseline="none", by=("attention",), met
         if paired.empty:
             continue
         paired["gain"] = paired["value"] - paired["baseline_value"]
-        paired["variant"] = [_label(dict(zip(by, vals, strict=True)), by) for vals in paired[by].itertuples(index=False)]
+        paired["variant"] = [
+            _label(dict(zip(by, vals, strict=True)), by) for vals in paired[by].itertuples(index=False)
+        ]
         rows.append(paired.assign(baseline=base_label, metric=metric))
     if not rows:
         return pd.DataFrame(columns=columns)

@@ -112,18 +112,32 @@ def _summary_table(summary: pd.DataFrame) -> str:
     if summary.empty:
         return "<p>No finished runs yet.</p>"
     grid_cols = [c for c in summary.columns if c not in SUMMARY_COLUMNS]  # bench --grid fields
-    shown = pd.DataFrame({
-        "dataset": summary["dataset"], "category": summary["category"], "attention": summary["attention"],
-        **{c: summary[c] for c in grid_cols},
-        "seeds": summary["n_seeds"],
-        "AUROC last (%)": [_pct(m, s) for m, s in zip(summary["auroc_last_mean"], summary["auroc_last_std"], strict=True)],
-        "AUROC best (%)": [_pct(m, s) for m, s in zip(summary["auroc_best_mean"], summary["auroc_best_std"], strict=True)],
-        "AUROC val-selected (%)": [_pct(m, s) for m, s in zip(summary["auroc_val_selected_mean"],
-                                                              summary["auroc_val_selected_std"], strict=True)],
-        "gain last (points)": [_pct(m, s, True) for m, s in zip(summary["gain_last_mean"], summary["gain_last_std"], strict=True)],
-        "gain best (points)": [_pct(m, s, True) for m, s in zip(summary["gain_best_mean"], summary["gain_best_std"], strict=True)],
-        "paired seeds": summary["n_paired"],
-    })
+    shown = pd.DataFrame(
+        {
+            "dataset": summary["dataset"],
+            "category": summary["category"],
+            "attention": summary["attention"],
+            **{c: summary[c] for c in grid_cols},
+            "seeds": summary["n_seeds"],
+            "AUROC last (%)": [
+                _pct(m, s) for m, s in zip(summary["auroc_last_mean"], summary["auroc_last_std"], strict=True)
+            ],
+            "AUROC best (%)": [
+                _pct(m, s) for m, s in zip(summary["auroc_best_mean"], summary["auroc_best_std"], strict=True)
+            ],
+            "AUROC val-selected (%)": [
+                _pct(m, s)
+                for m, s in zip(summary["auroc_val_selected_mean"], summary["auroc_val_selected_std"], strict=True)
+            ],
+            "gain last (points)": [
+                _pct(m, s, True) for m, s in zip(summary["gain_last_mean"], summary["gain_last_std"], strict=True)
+            ],
+            "gain best (points)": [
+                _pct(m, s, True) for m, s in zip(summary["gain_best_mean"], summary["gain_best_std"], strict=True)
+            ],
+            "paired seeds": summary["n_paired"],
+        }
+    )
     return shown.to_html(index=False, escape=False, border=0)
 
 
@@ -206,7 +220,9 @@ def write_report(out_dir, extra_sections=()) -> Path:
     out_dir = Path(out_dir)
     results = _read_csv(out_dir / "results.csv")
     if results is None:
-        raise AdnkitError(f"{out_dir / 'results.csv'}: not found or unreadable; run `adnkit bench --out {out_dir}` first")
+        raise AdnkitError(
+            f"{out_dir / 'results.csv'}: not found or unreadable; run `adnkit bench --out {out_dir}` first"
+        )
     for col, default in (("status", "ok"), ("reason", ""), ("run_dir", "")):
         if col not in results:
             results[col] = default
@@ -227,7 +243,10 @@ def write_report(out_dir, extra_sections=()) -> Path:
     reference = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=REFERENCE_COLUMNS)
     # Only the categories measured here, and each dataset's mean.
     measured = set(zip(ok["dataset"], ok["category"], strict=True)) if not ok.empty else set()
-    keep = [(d, c) in measured or c == MEAN_CATEGORY for d, c in zip(reference["dataset"], reference["category"], strict=True)]
+    keep = [
+        (d, c) in measured or c == MEAN_CATEGORY
+        for d, c in zip(reference["dataset"], reference["category"], strict=True)
+    ]
     reference = reference[keep].reset_index(drop=True)
     histories, scores, problems = _load_runs(out_dir, ok)
     fig = _Figures()

@@ -75,7 +75,9 @@ def collect_images(items: list[str | Path]) -> list[Path]:
         else:
             raise DataError(f"{item}: no such file or folder; pass image files or folders of images")
     if not paths:
-        raise DataError(f"no images found in {[str(i) for i in items]}; supported: {', '.join(sorted(IMAGE_EXTENSIONS))}")
+        raise DataError(
+            f"no images found in {[str(i) for i in items]}; supported: {', '.join(sorted(IMAGE_EXTENSIONS))}"
+        )
     return paths
 
 

@@ -63,7 +63,11 @@ def variant_label(attention: str, site: str, trained: bool, norm: str) -> tuple[
     """(label, mode) of one run: ('CBAM pool trained+guard', 'trained+guard'), ('DifferNet', '')."""
     if attention == "none":
         return (DIFFERNET_GUARD if norm == "batch" else DIFFERNET), ""
-    mode = ("trained+guard" if norm == "batch" else "trained") if trained else ("frozen+guard" if norm == "batch" else "frozen")
+    mode = (
+        ("trained+guard" if norm == "batch" else "trained")
+        if trained
+        else ("frozen+guard" if norm == "batch" else "frozen")
+    )
     return f"{BLOCK_NAMES.get(attention, attention)} {site} {mode}", mode
 
 
@@ -123,17 +127,17 @@ def runs_table(results: pd.DataFrame, spreads: dict[int, dict]) -> pd.DataFrame:
     if runs.empty:
         return runs
     ref = runs[runs["variant"] == DIFFERNET].set_index(["spec", "seed"])
-    key = list(zip(runs["spec"], runs["seed"]))
-    runs["spread_vs_differnet"] = [_div(m, ref["mean_std"].get(k)) for m, k in zip(runs["mean_std"], key)]
+    key = list(zip(runs["spec"], runs["seed"], strict=True))
+    runs["spread_vs_differnet"] = [_div(m, ref["mean_std"].get(k)) for m, k in zip(runs["mean_std"], key, strict=True)]
     runs["relative_spread_vs_differnet"] = [_div(m, ref["relative_spread"].get(k))
-                                            for m, k in zip(runs["relative_spread"], key)]
+                                            for m, k in zip(runs["relative_spread"], key, strict=True)]
     # A trained block against the same block left at init (same spec, seed, attention, site): the blocks at init
     # already rescale the features (SE's gates near 0.5 shrink them, CBAM's residual grows them), so a
     # collapse is what training does on top of that.
     frozen = runs[runs["mode"] == "frozen"].set_index(["spec", "seed", "attention", "site"])["mean_std"]
-    fkey = list(zip(runs["spec"], runs["seed"], runs["attention"], runs["site"]))
+    fkey = list(zip(runs["spec"], runs["seed"], runs["attention"], runs["site"], strict=True))
     runs["spread_vs_frozen"] = [_div(m, frozen.get(k)) if mode.startswith("trained") else np.nan
-                                for m, k, mode in zip(runs["mean_std"], fkey, runs["mode"])]
+                                for m, k, mode in zip(runs["mean_std"], fkey, runs["mode"], strict=True)]
     return runs
 
 
@@ -240,9 +244,11 @@ def answer(table: pd.DataFrame, preset_name: str = "") -> list[str]:
                 if trained is not None:
                     vs_frozen = trained["spread_vs_frozen"]
                     if not pd.isna(vs_frozen) and vs_frozen < COLLAPSE_SPREAD:
-                        bits.append(f"trained with the flow it collapsed: its embedding's spread fell to "
-                                    f"{_share(vs_frozen)} of the frozen block's ({_share(trained['spread_vs_differnet'])} "
-                                    f"of DifferNet's) and it scored {_pts(trained['gain_last_mean'])} vs DifferNet")
+                        bits.append(
+                            f"trained with the flow it collapsed: its embedding's spread fell to "
+                            f"{_share(vs_frozen)} of the frozen block's ({_share(trained['spread_vs_differnet'])} "
+                            f"of DifferNet's) and it scored {_pts(trained['gain_last_mean'])} vs DifferNet"
+                        )
                     else:
                         bits.append(f"trained with the flow {_gain_text(trained)} vs DifferNet (spread "
                                     f"{_share(vs_frozen)} of the frozen block's: no collapse)")
@@ -323,7 +329,9 @@ def run_study(specs: Iterable[str], seeds: Iterable[int], base_cfg: Config, out_
     runs.to_csv(out_dir / "study_runs.csv", index=False)
     paragraphs = answer(table, preset_name)
     (out_dir / "study.txt").write_text("What attention does here\n\n" + "\n\n".join(paragraphs) + "\n")
-    write_report(out_dir, extra_sections=[("study", "What attention does here", _section_html(table, runs, paragraphs))])
+    write_report(
+        out_dir, extra_sections=[("study", "What attention does here", _section_html(table, runs, paragraphs))]
+    )
     return table
 
 
@@ -335,7 +343,7 @@ def format_study(table: pd.DataFrame) -> str:
         "dataset": table["dataset"], "category": table["category"], "variant": table["variant"],
         "seeds": table["n_seeds"],
         "AUROC last (%)": [f"{100 * m:.2f}" + (f" +- {100 * s:.2f}" if not pd.isna(s) else "")
-                           for m, s in zip(table["auroc_last_mean"], table["auroc_last_std"])],
+                           for m, s in zip(table["auroc_last_mean"], table["auroc_last_std"], strict=True)],
         "gain last (points)": [_pts(g).replace(" points", "") for g in table["gain_last_mean"]],
         "vs": table["baseline"],
         "spread vs DifferNet": [_share(v) for v in table["spread_vs_differnet"]],

@@ -162,8 +162,17 @@ def run_training(cfg: Config, out_dir: str | Path, resume: bool = False, progres
         train_seconds += time.perf_counter() - t0
     reuse = frozen and not cfg.random_test_rotations
     test_views = _ViewCache(model, test_set, reuse, progress, "test views")
-    val_views = (_ViewCache(model, ImageDataset(split.val, cfg.image_size, min_side=cfg.min_image_side), reuse, progress, "validation views")
-                 if split.val else None)
+    val_views = (
+        _ViewCache(
+            model,
+            ImageDataset(split.val, cfg.image_size, min_side=cfg.min_image_side),
+            reuse,
+            progress,
+            "validation views",
+        )
+        if split.val
+        else None
+    )
 
     def evaluate() -> tuple[np.ndarray, float, float]:
         """Test scores, validation loss and mean validation score (NaN without a validation split)."""

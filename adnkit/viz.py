@@ -319,12 +319,23 @@ def gain_intervals(paired: pd.DataFrame, pairs: pd.DataFrame | None = None,
                 text=dots["category"].astype(str) + " seed " + dots["seed"].astype(str),
                 hovertemplate="%{text}: %{x:+.2f} points<extra></extra>"))
         mean = 100 * rows["gain_mean"].astype(float)
-        fig.add_trace(go.Scatter(
-            x=mean, y=labels, mode="markers", marker=dict(size=12, color="black", symbol="diamond"),
-            name="mean gain, 95% interval",
-            error_x=dict(type="data", symmetric=False, array=(100 * rows["gain_ci_high"].astype(float) - mean).fillna(0),
-                         arrayminus=(mean - 100 * rows["gain_ci_low"].astype(float)).fillna(0)),
-            text=rows["sentence"], hovertemplate="%{text}<extra></extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=mean,
+                y=labels,
+                mode="markers",
+                marker=dict(size=12, color="black", symbol="diamond"),
+                name="mean gain, 95% interval",
+                error_x=dict(
+                    type="data",
+                    symmetric=False,
+                    array=(100 * rows["gain_ci_high"].astype(float) - mean).fillna(0),
+                    arrayminus=(mean - 100 * rows["gain_ci_low"].astype(float)).fillna(0),
+                ),
+                text=rows["sentence"],
+                hovertemplate="%{text}<extra></extra>",
+            )
+        )
         fig.update_yaxes(categoryorder="array", categoryarray=list(dict.fromkeys(labels))[::-1])
     fig.add_vline(x=0, line_color="gray")
     fig.update_layout(title=title, template="plotly_white", xaxis_title="AUROC gain over DifferNet (points)",

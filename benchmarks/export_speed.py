@@ -28,25 +28,26 @@ from pathlib import Path
 import onnxruntime as ort
 import torch
 
-from adnkit.checkpoint import save_json, save_torch
 from adnkit.config import preset
 from adnkit.data import ImageDataset, Sample
 from adnkit.data.synthetic import make_synthetic
+from adnkit.device import peak_rss_mb
 from adnkit.export import export_onnx
 from adnkit.flow import count_parameters
 from adnkit.model import DifferNet
 from adnkit.onnx_graph import ScoringGraph
-from adnkit.train import WEIGHTS, peak_rss_mb, weights_state
+from adnkit.run import Run
+from adnkit.scoring import score_images
 
 
 def make_run(name: str, attention: str, out: Path) -> tuple[Path, DifferNet]:
-    """A run folder (config.json, model.pt) of the preset's model with random flow weights, and the model."""
+    """A run folder (settings and weights, through adnkit.run.Run) of the preset's model with random flow
+    weights, and the model. Its threshold is arbitrary."""
     cfg = preset(name, attention=attention, device="cpu")
     model = DifferNet(cfg, progress=False)
-    out.mkdir(parents=True, exist_ok=True)
-    save_json(cfg.to_dict(), out / "config.json")
-    save_torch(dict(model=weights_state(model), config=cfg.to_dict(), threshold=1.0,
-                    threshold_method="benchmark run: random flow weights, arbitrary threshold."), out / WEIGHTS)
+    run = Run.create(out, cfg)
+    run.save_model(model.stored_state(), threshold=1.0,
+                   threshold_method="benchmark run: random flow weights, arbitrary threshold.")
     return out, model.eval()
 
 
@@ -114,10 +115,10 @@ def bench_preset(name: str, attention: str, n_images: int, batches: list[int], t
             chunks = [images[i:i + batch] for i in range(0, len(paths) - len(paths) % batch, batch)]
             n = sum(len(c) for c in chunks)
             with torch.no_grad():
-                row["pytorch_images_per_s"] = round(n / timed(model.score, chunks, repeats), 3)
+                row["pytorch_images_per_s"] = round(n / timed(lambda c: score_images(model, c), chunks, repeats), 3)
                 arrays = [c.numpy() for c in chunks]
                 row["onnxruntime_images_per_s"] = round(
-                    n / timed(lambda a: session.run(None, {"images": a}), arrays, repeats), 3)
+                    n / timed(lambda a, s=session: s.run(None, {"images": a}), arrays, repeats), 3)
                 if traced is not None:
                     row["torchscript_images_per_s"] = round(n / timed(traced, chunks, repeats), 3)
             print(json.dumps({name: row}), file=sys.stderr, flush=True)

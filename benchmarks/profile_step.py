@@ -11,7 +11,8 @@ device, adnkit.fastpath.setup); with --compile also "fast-compiled" (its compile
 The embeddings are random rows: a step's cost does not depend on their values. All paths are built at once
 (about 3 GB each at the paper preset: weights, gradients, Adam's two moments), each runs a warm-up step (Adam
 allocates its state), then --repeats rounds of one step per path in turn, so that on a shared machine every
-path sees the same load; the fastest step of each path is reported with its phases, as seconds and shares. Prints one JSON document (and writes it with --out).
+path sees the same load; the fastest step of each path is reported with its phases, as seconds and shares.
+Prints one JSON document (and writes it with --out).
 
     python benchmarks/profile_step.py --preset paper --threads 1 2 --repeats 3 \
         --out benchmarks/results/profile-step-paper-cpu.json
@@ -31,9 +32,9 @@ import torch
 
 from adnkit import fastpath
 from adnkit.config import preset
+from adnkit.device import resolve_device
 from adnkit.flow import count_parameters, nll_loss
 from adnkit.model import DifferNet
-from adnkit.train import resolve_device
 
 PHASES = ("data", "forward", "backward", "optimizer")
 
@@ -72,7 +73,9 @@ class PathRun:
         cfg, device, model, optimizer = self.cfg, self.device, self.model, self.optimizer
         t0 = time.perf_counter()
         idx = torch.randperm(len(self.pool), generator=self.gen)[:cfg.batch_size]
-        pick = torch.rand(len(idx), cfg.feature_cache_views, generator=self.gen).argsort(dim=1)[:, :cfg.train_transforms]
+        pick = torch.rand(len(idx), cfg.feature_cache_views, generator=self.gen).argsort(dim=1)[
+            :, : cfg.train_transforms
+        ]
         rows = self.pool[idx[:, None], pick].reshape(-1, cfg.embedding_dim).to(device)
         _sync(device)
         t1 = time.perf_counter()

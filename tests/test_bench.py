@@ -223,7 +223,9 @@ def test_paired_gains_are_written_and_printed(tmp_path, base):
     last = paired[(paired.variant == "se") & (paired.metric == "auroc_last")].iloc[0]
     assert last.n_pairs == 6 and np.isfinite(last.wilcoxon_p)
     ok = results[results.status == "ok"]
-    gains = (ok[ok.attention == "se"].set_index("seed").auroc_last - ok[ok.attention == "none"].set_index("seed").auroc_last)
+    gains = (
+        ok[ok.attention == "se"].set_index("seed").auroc_last - ok[ok.attention == "none"].set_index("seed").auroc_last
+    )
     assert last.gain_mean == pytest.approx(gains.mean())
     assert last.wins + last.ties + last.losses == 6 and last.wins == int((gains > 1e-6).sum())
     text = format_paired(paired_gains(results))

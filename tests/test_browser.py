@@ -52,7 +52,7 @@ except ImportError:  # pragma: no cover - depends on the environment
 def _missing() -> str | None:
     if webdriver is None:
         return "selenium is not installed (pip install -e '.[test]')"
-    for path, package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
+    for path, _package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
         if not (Path(path).is_file() and os.access(path, os.X_OK)):
             return f"no browser: {path} not found (apt-get install -y chromium chromium-driver)"
     return None

@@ -69,12 +69,14 @@ def test_ray_matrix_equals_the_serial_one(benches):
     _, outs = benches
     serial = pd.read_csv(outs["serial"] / "results.csv")
     on_ray = pd.read_csv(outs["ray"] / "results.csv")
-    assert list(zip(on_ray.attention, on_ray.seed)) == [("none", 0), ("none", 1), ("se", 0), ("se", 1)]
+    assert list(zip(on_ray.attention, on_ray.seed, strict=True)) == [("none", 0), ("none", 1), ("se", 0), ("se", 1)]
     assert (on_ray.status == "ok").all() and not on_ray.reused.any()
     assert list(on_ray.columns) == list(serial.columns)
     pd.testing.assert_frame_equal(compared(on_ray), compared(serial), check_exact=True)
     for run_dir in on_ray.run_dir:  # every test image's score, and every evaluation, to the last bit
-        assert (outs["ray"] / run_dir / "scores.csv").read_bytes() == (outs["serial"] / run_dir / "scores.csv").read_bytes()
+        assert (outs["ray"] / run_dir / "scores.csv").read_bytes() == (
+            outs["serial"] / run_dir / "scores.csv"
+        ).read_bytes()
         hist = [pd.read_csv(outs[e] / run_dir / "history.csv").drop(columns="seconds") for e in ("ray", "serial")]
         pd.testing.assert_frame_equal(*hist, check_exact=True)
     pd.testing.assert_frame_equal(pd.read_csv(outs["ray"] / "summary.csv"), pd.read_csv(outs["serial"] / "summary.csv"),

@@ -80,10 +80,10 @@ def _adam_params(impl: str, device: str, steps: int = 5) -> list[torch.Tensor]:
 def _adam_parity(device: str) -> None:
     plain = _adam_params("plain", device)
     start = [p.detach() for p in _flow(dim=32, hidden=64, blocks=2).parameters() if p.requires_grad]
-    assert any((a - b).abs().max() > 1e-4 for a, b in zip(plain, start))  # the steps did move the weights
+    assert any((a - b).abs().max() > 1e-4 for a, b in zip(plain, start, strict=True))  # the steps did move the weights
     impls = ["foreach"] + (["fused"] if fastpath.fused_supported(torch.device(device)) else [])
     for impl in impls:
-        for a, b in zip(_adam_params(impl, device), plain):
+        for a, b in zip(_adam_params(impl, device), plain, strict=True):
             torch.testing.assert_close(a, b, rtol=ADAM_RTOL, atol=ADAM_ATOL, msg=f"{impl} Adam differs from plain")
 
 

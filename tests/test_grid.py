@@ -94,7 +94,10 @@ def test_bench_grid_expands_names_reuses_and_summarises(tmp_path):
 def test_bench_without_grid_keeps_names_and_summary(tmp_path):
     base = preset("ci")
     results = run_bench(["synthetic:toy"], ["none", "se"], [0], base, tmp_path, runner=FakeRunner(), progress=False)
-    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["synthetic-toy-none-seed0", "synthetic-toy-se-seed0"]
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == [
+        "synthetic-toy-none-seed0",
+        "synthetic-toy-se-seed0",
+    ]
     assert "grid_columns" not in json.loads((tmp_path / "bench.json").read_text())
     assert list(pd.read_csv(tmp_path / "summary.csv").columns) == list(summarize(results).columns)
     assert summarize(results).equals(summarize(results, variant_cols=[]))

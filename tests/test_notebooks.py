@@ -22,7 +22,9 @@ NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 NAME = re.compile(r"^(\d\d)_[a-z0-9_]+\.ipynb$")
 PATHS = sorted(p for p in NOTEBOOKS.glob("*.ipynb"))
 # The one repository URL the Colab cells clone: the project's Homepage in pyproject.toml, plus ".git".
-REPO_URL = re.search(r'^Homepage = "([^"]+)"', (NOTEBOOKS.parent / "pyproject.toml").read_text(), re.M).group(1) + ".git"
+REPO_URL = (
+    re.search(r'^Homepage = "([^"]+)"', (NOTEBOOKS.parent / "pyproject.toml").read_text(), re.M).group(1) + ".git"
+)
 
 
 def _read(path: Path):
@@ -86,11 +88,17 @@ def test_colab_cell_then_parameters_cell(path):
     inside = ast.unparse(guarded[0])
     assert "git" in inside and "clone" in inside and "pip" in inside and "install" in inside, \
         f"{path.name}: the Colab cell should clone and pip-install adnkit"
-    assert "os.environ.get('ADNKIT_REPO', REPO_URL)" in inside, f"{path.name}: clone REPO_URL, overridable by ADNKIT_REPO"
+    assert "os.environ.get('ADNKIT_REPO', REPO_URL)" in inside, (
+        f"{path.name}: clone REPO_URL, overridable by ADNKIT_REPO"
+    )
     assert "check=True" not in inside.split("pip")[0] and "SystemExit" in inside, \
         f"{path.name}: a failed clone should end in one line saying what to do, not a traceback"
 
-    for var, default in (("ADNKIT_PRESET", '"cpu"'), ("ADNKIT_DATA", '"synthetic:notebooks"'), ("ADNKIT_DATA_ROOT", None)):
+    for var, default in (
+        ("ADNKIT_PRESET", '"cpu"'),
+        ("ADNKIT_DATA", '"synthetic:notebooks"'),
+        ("ADNKIT_DATA_ROOT", None),
+    ):
         pattern = rf'os\.environ\.get\("{var}",\s*{re.escape(default) if default else "[^)]+"}\)'
         assert re.search(pattern, params), f"{path.name}: the parameters cell must read {var} from the environment"
     for name in ("PRESET", "DATA", "DATA_ROOT", "RUNS"):

@@ -18,7 +18,7 @@ def _name(requirement: str) -> str:
 def pyproject_packages() -> set[str]:
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     names = {_name(r) for r in meta["dependencies"]}
-    for extra, reqs in meta["optional-dependencies"].items():
+    for reqs in meta["optional-dependencies"].values():
         names |= {_name(r) for r in reqs if not r.startswith("adnkit")}
     return names
 

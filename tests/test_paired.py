@@ -49,7 +49,10 @@ def test_wilcoxon_p_against_enumerated_sign_flips_with_ties_and_a_zero():
     ranks = pd.Series(np.abs(d)).rank().to_numpy()
     observed = ranks[d > 0].sum()
     centre = ranks.sum() / 2
-    flips = [sum(r for r, sign in zip(ranks, signs, strict=True) if sign) for signs in itertools.product((0, 1), repeat=d.size)]
+    flips = [
+        sum(r for r, sign in zip(ranks, signs, strict=True) if sign)
+        for signs in itertools.product((0, 1), repeat=d.size)
+    ]
     reference = np.mean([abs(w - centre) >= abs(observed - centre) - 1e-12 for w in flips])
     assert s["wilcoxon_p"] == pytest.approx(reference)
     assert s["gain_ci_low"] < s["gain_mean"] < s["gain_ci_high"]

@@ -64,7 +64,9 @@ def test_new_keys_are_written_and_labelled(val_run):
     assert metrics["n_val"] == 8 and metrics["threshold_val_fpr"] <= 0.01
     for key in ("auroc_last", "auroc_best", "auroc_val_selected", "f1_max"):
         assert metrics["notes"][key], key
-    assert "test set" in metrics["notes"]["auroc_best"] and "without test labels" in metrics["notes"]["auroc_val_selected"]
+    assert (
+        "test set" in metrics["notes"]["auroc_best"] and "without test labels" in metrics["notes"]["auroc_val_selected"]
+    )
     assert "oracle" in metrics["notes"]["f1_max"]
 
 

@@ -35,7 +35,9 @@ def test_study_end_to_end_with_a_fake_runner(tmp_path):
                       preset_name="ci", spread_fn=fake_spread)
     assert len(runner.calls) == 28
     assert len(table) == 14 and table["n_seeds"].eq(2).all()
-    assert (tmp_path / "runs" / "synthetic-toy-cbam-attention_site_pool-train_attention_true-embedding_norm_batch-seed1").is_dir()
+    assert (
+        tmp_path / "runs" / "synthetic-toy-cbam-attention_site_pool-train_attention_true-embedding_norm_batch-seed1"
+    ).is_dir()
     rows = table.set_index("variant")
     assert rows.loc["CBAM pool trained", "spread_vs_differnet"] == pytest.approx(0.1)
     assert rows.loc["CBAM pool trained+guard", "baseline"] == "DifferNet+guard"
@@ -48,7 +50,10 @@ def test_study_end_to_end_with_a_fake_runner(tmp_path):
     assert rows.loc["SE relu frozen", "gain_last_low"] <= rows.loc["SE relu frozen", "gain_last_mean"]
     text = (tmp_path / "study.txt").read_text()
     assert "At the ci preset on synthetic toy (2 seeds" in text
-    assert "CBAM after the max-pools" in text and "collapsed: its embedding's spread fell to 10% of the frozen block's" in text
+    assert (
+        "CBAM after the max-pools" in text
+        and "collapsed: its embedding's spread fell to 10% of the frozen block's" in text
+    )
     assert rows.loc["CBAM pool trained", "spread_vs_frozen"] == pytest.approx(0.1)
     assert rows.loc["SE pool trained", "spread_vs_frozen"] == pytest.approx(1.0) and "no collapse" in text
     page = (tmp_path / "report.html").read_text()

@@ -60,7 +60,9 @@ def test_category_bars_measured_with_error_bars_and_papers_beside():
     papers = [t for t in fig.data if t.name.startswith("paper:")]
     differnet = [t for t in papers if "differnet (DifferNet paper)" in t.name][0]
     # Only measured categories get the papers' numbers: bottle, grid and mean, not the other 13.
-    assert dict(zip(differnet.x, differnet.y, strict=True)) == pytest.approx({"bottle": 99.0, "grid": 84.0, "mean": 94.9})
+    assert dict(zip(differnet.x, differnet.y, strict=True)) == pytest.approx(
+        {"bottle": 99.0, "grid": 84.0, "mean": 94.9}
+    )
     assert fig.layout.barmode == "group"
     # Measured near 99 everywhere: the axis still starts below the published grid bar (84.0).
     high = _results().assign(auroc_last=0.99, auroc_best=0.99)
