@@ -27,6 +27,7 @@ from pathlib import Path
 
 import onnxruntime as ort
 import torch
+from jsonout import emit
 
 from adnkit.config import preset
 from adnkit.data import ImageDataset, Sample
@@ -150,11 +151,7 @@ def main(argv=None) -> int:
             n = args.paper_images if name == "paper" else args.n_images
             doc["results"].append(bench_preset(name, args.attention, n, args.batches, threads, args.repeats,
                                                args.torchscript, Path(tmp)))
-    text = json.dumps(doc, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n")
+    emit(doc, args.out)
     return 0
 
 

@@ -16,7 +16,6 @@ preset flow, few images), so that the script itself is tested where no GPU is.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import subprocess
@@ -28,6 +27,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from jsonout import emit  # noqa: E402 - benchmarks/ is on sys.path when a script runs
 from profile_step import path_settings, profile_path  # noqa: E402  (benchmarks/ is not a package)
 
 from adnkit.config import preset  # noqa: E402
@@ -158,10 +158,7 @@ def main(argv=None) -> int:
     if device.type == "cuda":
         result["cuda_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
     result["total_s"] = time.perf_counter() - t_start
-    text = json.dumps(result, indent=2, default=str)
-    print(text)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text + "\n")
+    emit(result, args.out)
     return 0
 
 

@@ -9,7 +9,6 @@ JSON document (and writes it with --out).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -18,6 +17,7 @@ import time
 from pathlib import Path
 
 import nbformat
+from jsonout import emit
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,10 +68,7 @@ def main(argv=None) -> int:
         rows = [measure(Path(p), args.preset, work) for p in args.notebooks]
     doc = dict(machine=dict(platform=platform.platform(), python=sys.version.split()[0], cpus=os.cpu_count()),
                kernels=rows)
-    text = json.dumps(doc, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
+    emit(doc, args.out)
     return 0
 
 

@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 import torch
+from jsonout import emit
 
 from adnkit.config import preset
 from adnkit.train import run_training
@@ -54,10 +55,7 @@ def main(argv=None) -> int:
                   mean_auroc_last_diff=statistics.mean(diffs), max_abs_auroc_last_diff=max(abs(d) for d in diffs),
                   seed_spread_fp32_auroc_last=(max(r["fp32-plain"]["auroc_last"] for r in runs)
                                                - min(r["fp32-plain"]["auroc_last"] for r in runs)))
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
+    emit(result, args.out)
     return 0
 
 

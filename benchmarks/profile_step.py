@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import platform
 import sys
 import time
-from pathlib import Path
 
 import torch
+from jsonout import emit
 
 from adnkit import fastpath
 from adnkit.config import preset
@@ -180,11 +179,7 @@ def main(argv=None) -> int:
         for entry in by_path.values():
             entry["speedup_vs_fp32_plain"] = plain / entry["step_s"] if plain else None
         result["runs"].append(dict(threads=threads, paths=by_path))
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n")
+    emit(result, args.out)
     return 0
 
 

@@ -16,7 +16,6 @@ data is generated before timing. Prints one JSON document (and writes it with --
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -26,6 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from jsonout import emit
 
 from adnkit.bench import run_bench
 from adnkit.config import preset
@@ -98,11 +98,7 @@ def main() -> None:
         note="overhead_per_task_s = (ray_wall_s - serial_wall_s) / cells, Ray's start-up not included "
              "(ray_wall_with_startup_s includes it); negative when Ray's parallel tasks beat the serial run",
     )
-    text = json.dumps(doc, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n")
+    emit(doc, args.out)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ same process. Prints one JSON document (and writes it with --out).
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import tempfile
@@ -25,6 +24,7 @@ import time
 from pathlib import Path
 
 import torch
+from jsonout import emit
 from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode
 from torchvision import transforms
@@ -184,10 +184,7 @@ def main(argv=None) -> int:
     )
     for run in result["runs"]:
         run["backbone_share_of_matmul_peak"] = run["backbone_achieved_gflops"] / result["matmul_peak_gflops"]
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
+    emit(result, args.out)
     return 0
 
 

@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from jsonout import emit
+
 from adnkit.config import preset
 from adnkit.train import run_training
 
@@ -68,10 +70,7 @@ def main(argv=None) -> int:
                             auroc_last_spread=max(aurocs) - min(aurocs),
                             wall_s_mean=statistics.mean(r["wall_s"] for r in same)))
     result = dict(benchmark="sweep_cpu_preset", sweep=args.sweep, preset=args.preset, rows=rows, summary=summary)
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
+    emit(result, args.out)
     return 0
 
 

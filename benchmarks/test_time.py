@@ -17,13 +17,12 @@ document (and writes it with --out).
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import time
-from pathlib import Path
 
 import torch
+from jsonout import emit
 
 from adnkit import fastpath
 from adnkit.config import preset
@@ -103,10 +102,7 @@ def main(argv=None) -> int:
                                                               else "bf16_s_per_view"] / per_image
                for s in cfg.scale_sizes},
             flow=flow_s / per_image)
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
+    emit(result, args.out)
     return 0
 
 
