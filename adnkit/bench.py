@@ -28,7 +28,7 @@ from adnkit.config import Config
 from adnkit.data.specs import spec_names
 from adnkit.errors import AdnkitError, DataError
 from adnkit.formatting import pm, safe_name
-from adnkit.metrics import BEST_NOTE, SUMMARY_COLUMNS, summarize
+from adnkit.metrics import BEST_NOTE, SUMMARY_COLUMNS, summarize, summary_display
 from adnkit.paired import ALL_DATASETS, PAIRED_COLUMNS, paired_gains
 from adnkit.run import Run
 
@@ -318,29 +318,7 @@ def format_summary(summary: pd.DataFrame) -> str:
     """A compact text table of a summary (adnkit.metrics.summarize): AUROC in percent, mean +- std over seeds."""
     if summary is None or summary.empty:
         return "No finished runs to summarise."
-    grid_cols = [c for c in summary.columns if c not in SUMMARY_COLUMNS]  # bench --grid fields
-    table = pd.DataFrame(
-        {
-            "dataset": summary["dataset"],
-            "category": summary["category"],
-            "attention": summary["attention"],
-            **{c: summary[c] for c in grid_cols},
-            "seeds": summary["n_seeds"],
-            "AUROC last (%)": [
-                pm(m, s) for m, s in zip(summary["auroc_last_mean"], summary["auroc_last_std"], strict=True)
-            ],
-            "AUROC best (%)": [
-                pm(m, s) for m, s in zip(summary["auroc_best_mean"], summary["auroc_best_std"], strict=True)
-            ],
-            "AUROC val-selected (%)": [
-                pm(m, s)
-                for m, s in zip(summary["auroc_val_selected_mean"], summary["auroc_val_selected_std"], strict=True)
-            ],
-            "gain best vs none (points)": [
-                pm(m, s, signed=True) for m, s in zip(summary["gain_best_mean"], summary["gain_best_std"], strict=True)
-            ],
-        }
-    )
+    table = summary_display(summary, pm)
     lines = [
         "Image AUROC, mean +- std over seeds",
         table.to_string(index=False),

@@ -270,3 +270,25 @@ def auroc_standard_error(auc: float, n_defective: int, n_good: int) -> float:
     q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
     var = (a * (1 - a) + (n_defective - 1) * (q1 - a * a) + (n_good - 1) * (q2 - a * a)) / (n_defective * n_good)
     return float(np.sqrt(max(var, 0.0)))
+
+
+def summary_display(summary: pd.DataFrame, fmt, gains=("best",), gain_label="gain {} vs none (points)",
+                    paired: bool = False) -> pd.DataFrame:
+    """The summary as people read it (the terminal's and the report's table): AUROC last / best / val-selected
+    as `fmt(mean, std)` text, the gains named in `gains` as `fmt(mean, std, signed=True)`, any bench --grid
+    columns after attention, and the number of paired seeds when `paired`."""
+    grid_cols = [c for c in summary.columns if c not in SUMMARY_COLUMNS]
+
+    def column(name: str, signed: bool = False) -> list[str]:
+        means, stds = summary[f"{name}_mean"], summary[f"{name}_std"]
+        return [fmt(m, s, signed=signed) for m, s in zip(means, stds, strict=True)]
+
+    table = {"dataset": summary["dataset"], "category": summary["category"], "attention": summary["attention"],
+             **{c: summary[c] for c in grid_cols}, "seeds": summary["n_seeds"],
+             "AUROC last (%)": column("auroc_last"), "AUROC best (%)": column("auroc_best"),
+             "AUROC val-selected (%)": column("auroc_val_selected")}
+    table.update({gain_label.format(g): column(f"gain_{g}", signed=True) for g in gains})
+    if paired:
+        table["paired seeds"] = summary["n_paired"]
+    return pd.DataFrame(table)
+

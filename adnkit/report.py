@@ -21,7 +21,7 @@ from adnkit import viz
 from adnkit.errors import AdnkitError
 from adnkit.formatting import pm
 from adnkit.grid import bench_grid_columns, value_text
-from adnkit.metrics import MEAN_CATEGORY, SUMMARY_COLUMNS, summarize
+from adnkit.metrics import MEAN_CATEGORY, summarize, summary_display
 from adnkit.paired import pair_table
 from adnkit.reference import COLUMNS as REFERENCE_COLUMNS
 from adnkit.reference import reference_for
@@ -111,33 +111,7 @@ def _pct(mean, std=None, signed=False) -> str:
 def _summary_table(summary: pd.DataFrame) -> str:
     if summary.empty:
         return "<p>No finished runs yet.</p>"
-    grid_cols = [c for c in summary.columns if c not in SUMMARY_COLUMNS]  # bench --grid fields
-    shown = pd.DataFrame(
-        {
-            "dataset": summary["dataset"],
-            "category": summary["category"],
-            "attention": summary["attention"],
-            **{c: summary[c] for c in grid_cols},
-            "seeds": summary["n_seeds"],
-            "AUROC last (%)": [
-                _pct(m, s) for m, s in zip(summary["auroc_last_mean"], summary["auroc_last_std"], strict=True)
-            ],
-            "AUROC best (%)": [
-                _pct(m, s) for m, s in zip(summary["auroc_best_mean"], summary["auroc_best_std"], strict=True)
-            ],
-            "AUROC val-selected (%)": [
-                _pct(m, s)
-                for m, s in zip(summary["auroc_val_selected_mean"], summary["auroc_val_selected_std"], strict=True)
-            ],
-            "gain last (points)": [
-                _pct(m, s, True) for m, s in zip(summary["gain_last_mean"], summary["gain_last_std"], strict=True)
-            ],
-            "gain best (points)": [
-                _pct(m, s, True) for m, s in zip(summary["gain_best_mean"], summary["gain_best_std"], strict=True)
-            ],
-            "paired seeds": summary["n_paired"],
-        }
-    )
+    shown = summary_display(summary, _pct, gains=("last", "best"), gain_label="gain {} (points)", paired=True)
     return shown.to_html(index=False, escape=False, border=0)
 
 
