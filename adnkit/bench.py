@@ -28,7 +28,7 @@ from adnkit.config import Config
 from adnkit.data.specs import spec_names
 from adnkit.errors import AdnkitError, DataError
 from adnkit.formatting import pm, safe_name
-from adnkit.metrics import BEST_NOTE, SUMMARY_COLUMNS, summarize, summary_display
+from adnkit.metrics import BEST_NOTE, SUMMARY_COLUMNS, per_grid_values, summarize, summary_display
 from adnkit.paired import ALL_DATASETS, PAIRED_COLUMNS, paired_gains
 from adnkit.run import Run
 
@@ -301,12 +301,8 @@ def paired_table(results: pd.DataFrame, grid_cols=()) -> pd.DataFrame:
     if not grid_cols or results is None or results.empty:
         return paired_gains(results)
     parts = []
-    for values, sub in results.groupby(grid_cols, sort=False, dropna=False):
-        values = values if isinstance(values, tuple) else (values,)
-        part = paired_gains(sub)
-        for i, (col, value) in enumerate(zip(grid_cols, values, strict=True)):
-            part.insert(2 + i, col, value)
-        label = " ".join(f"{c}={v}" for c, v in zip(grid_cols, values, strict=True))
+    for values, part in per_grid_values(results, grid_cols, paired_gains, at=2):
+        label = " ".join(f"{c}={v}" for c, v in values.items())
         part["variant"] = part["variant"] + " " + label
         part["sentence"] = f"[{label}] " + part["sentence"]
         parts.append(part)

@@ -135,14 +135,20 @@ def summarize(results: pd.DataFrame, variant_cols=None) -> pd.DataFrame:
     missing = [c for c in extra if c not in results.columns]
     if missing:
         raise AdnkitError(f"results table lacks the variant column(s) {missing}; pass bench's results.csv")
+    return pd.concat([part for _, part in per_grid_values(results, extra, _summarize, at=3)], ignore_index=True)
+
+
+def per_grid_values(results: pd.DataFrame, cols: list[str], table_fn, at: int) -> list[tuple[dict, pd.DataFrame]]:
+    """`table_fn` applied to the rows of each combination of values of `cols` (the fields of a bench --grid),
+    those columns inserted into each table at position `at`: [(values, table), ...] in the order first seen."""
     parts = []
-    for values, sub in results.groupby(extra, sort=False, dropna=False):
+    for values, rows in results.groupby(cols, sort=False, dropna=False):
         values = values if isinstance(values, tuple) else (values,)
-        part = _summarize(sub)
-        for i, (col, value) in enumerate(zip(extra, values, strict=True)):
-            part.insert(3 + i, col, value)
-        parts.append(part)
-    return pd.concat(parts, ignore_index=True)
+        part = table_fn(rows)
+        for i, (col, value) in enumerate(zip(cols, values, strict=True)):
+            part.insert(at + i, col, value)
+        parts.append((dict(zip(cols, values, strict=True)), part))
+    return parts
 
 
 def _summarize(results: pd.DataFrame) -> pd.DataFrame:

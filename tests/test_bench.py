@@ -231,3 +231,20 @@ def test_paired_gains_are_written_and_printed(tmp_path, base):
     text = format_paired(paired_gains(results))
     assert text.startswith("Is the difference real?") and "se vs none on synthetic (last)" in text
     assert "distinguishable from zero" in text and "over 6 pairs" in text
+
+
+def test_paired_gains_per_grid_combination(tmp_path, base):
+    from adnkit.bench import paired_table
+
+    results = run_bench(["synthetic:toya"], ["none", "se"], [0, 1], base, tmp_path, runner=FakeRunner(),
+                        progress=False, grid={"attention_site": ["relu", "pool"]})
+    paired = pd.read_csv(tmp_path / "paired.csv")
+    assert set(paired["attention_site"]) == {"relu", "pool"}
+    assert paired["sentence"].str.startswith("[attention_site=").all()
+    assert (paired["n_pairs"] == 2).all()  # each site paired with DifferNet of the same site, not with both
+    from adnkit.paired import paired_gains
+
+    relu = paired_gains(results[results["attention_site"] == "relu"])
+    mine = paired[(paired["attention_site"] == "relu")].reset_index(drop=True)
+    assert list(mine["gain_mean"]) == pytest.approx(list(relu["gain_mean"]))
+    assert list(paired_table(results, ["attention_site"])["variant"].unique())[:1] == ["se attention_site=relu"]
