@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 import traceback
 from collections.abc import Callable, Iterable
@@ -322,6 +323,21 @@ def format_summary(summary: pd.DataFrame) -> str:
         "validation loss (no test labels).",
         "gain = variant minus attention 'none', per seed on the seeds both ran; 'mean' rows average the categories.",
     ]
+    return "\n".join(lines)
+
+
+def format_intervals(results: pd.DataFrame) -> str:
+    """One line per finished run: its last AUROC with the 95% bootstrap interval of the test set (a single
+    seed's number, and how far another test set of the same size could move it)."""
+    ok = results[results["status"] == "ok"] if "status" in results else results
+    if ok.empty or "auroc_last_ci" not in ok:
+        return ""
+    lines = ["AUROC last per run, with its 95% bootstrap interval (test-set noise; other seeds move it too):"]
+    for row in ok.itertuples():
+        low, high = json.loads(row.auroc_last_ci) if isinstance(row.auroc_last_ci, str) else (math.nan, math.nan)
+        interval = f" [{100 * low:.2f}, {100 * high:.2f}]" if math.isfinite(low) else ""
+        lines.append(f"- {row.dataset}/{row.category} {row.attention} seed {row.seed}: "
+                     f"{100 * row.auroc_last:.2f}{interval}")
     return "\n".join(lines)
 
 

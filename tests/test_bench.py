@@ -248,3 +248,16 @@ def test_paired_gains_per_grid_combination(tmp_path, base):
     mine = paired[(paired["attention_site"] == "relu")].reset_index(drop=True)
     assert list(mine["gain_mean"]) == pytest.approx(list(relu["gain_mean"]))
     assert list(paired_table(results, ["attention_site"])["variant"].unique())[:1] == ["se attention_site=relu"]
+
+
+def test_format_intervals_prints_each_runs_bootstrap_interval(tmp_path, base):
+    from adnkit.bench import format_intervals
+
+    def with_ci(cfg, run_dir):
+        metrics = write_fake_run(cfg, run_dir) | {"auroc_last_ci": [0.61, 0.83]}
+        Run(run_dir).write_metrics(metrics)
+        return metrics
+
+    results = run_bench(["synthetic:toya"], ["none"], [0], base, tmp_path, runner=with_ci, progress=False)
+    text = format_intervals(results)
+    assert text.splitlines()[1] == f"- synthetic/toya none seed 0: {100 * results.auroc_last[0]:.2f} [61.00, 83.00]"
