@@ -30,8 +30,9 @@ def _folder(root):
 
 
 def _cfg(root, tmp_path, **kw):
+    # 7 training images: too few to hold out a validation split as well (val_fraction=0)
     return preset("ci", data=str(root), data_root=str(tmp_path / "dr"), meta_epochs=1, sub_epochs=1,
-                  feature_cache_views=2, **kw)
+                  feature_cache_views=2, val_fraction=0, **kw)
 
 
 def test_small_image_refused_or_skipped_at_the_default(tmp_path):
