@@ -29,7 +29,7 @@ from adnkit.config import Config
 from adnkit.data.specs import spec_names
 from adnkit.errors import AdnkitError, DataError
 from adnkit.formatting import pm, safe_name
-from adnkit.metrics import BEST_NOTE, SUMMARY_COLUMNS, per_grid_values, summarize, summary_display
+from adnkit.metrics import BEST_NOTE, MEAN_CATEGORY, SUMMARY_COLUMNS, per_grid_values, summarize, summary_display
 from adnkit.paired import ALL_DATASETS, PAIRED_COLUMNS, paired_gains
 from adnkit.run import Run
 
@@ -166,10 +166,26 @@ def _save_tables(out_dir: Path, rows: list[dict], grid_cols: list[str] = ()) -> 
     save_text(results.to_csv(index=False), out_dir / "results.csv")
     finished = results["status"].eq("ok").any()
     summary = summarize(results, variant_cols=grid_cols) if finished else pd.DataFrame(columns=SUMMARY_COLUMNS)
-    save_text(summary.to_csv(index=False), out_dir / "summary.csv")
     paired = paired_table(results, grid_cols) if finished else pd.DataFrame(columns=PAIRED_COLUMNS)
+    save_text(with_verdicts(summary, paired, grid_cols).to_csv(index=False), out_dir / "summary.csv")
     save_text(paired.to_csv(index=False), out_dir / "paired.csv")
     return results
+
+
+def with_verdicts(summary: pd.DataFrame, paired: pd.DataFrame, grid_cols=()) -> pd.DataFrame:
+    """The summary with the paired comparison's sentence (is the gain over DifferNet distinguishable from
+    zero?) on each variant's dataset-mean row, one column per metric: verdict_last, verdict_best, ..."""
+    if summary.empty or paired.empty:
+        return summary
+    summary = summary.copy()
+    keys = ["attention", *[c for c in grid_cols if c != "attention"]]
+    for row in paired[paired["dataset"] != ALL_DATASETS].itertuples(index=False):
+        row = row._asdict()
+        hit = (summary["dataset"] == row["dataset"]) & (summary["category"] == MEAN_CATEGORY)
+        for key in keys:
+            hit &= summary[key].astype(str) == str(row[key])
+        summary.loc[hit, f"verdict_{row['metric_label'].replace('-', '_')}"] = row["sentence"]
+    return summary
 
 
 def run_bench(specs: Iterable[str], attentions: Iterable[str], seeds: Iterable[int], base_cfg: Config,

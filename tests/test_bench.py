@@ -228,6 +228,9 @@ def test_paired_gains_are_written_and_printed(tmp_path, base):
     )
     assert last.gain_mean == pytest.approx(gains.mean())
     assert last.wins + last.ties + last.losses == 6 and last.wins == int((gains > 1e-6).sum())
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    verdict = summary[(summary.category == "mean") & (summary.attention == "se")]["verdict_last"].item()
+    assert verdict == last.sentence and "distinguishable from zero" in verdict
     text = format_paired(paired_gains(results))
     assert text.startswith("Is the difference real?") and "se vs none on synthetic (last)" in text
     assert "distinguishable from zero" in text and "over 6 pairs" in text
