@@ -15,9 +15,9 @@ demo: setup
 test: setup
 	$(PY) -m ruff check adnkit tests benchmarks && ADNKIT_PRESET=ci $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
 
-# While changing code: the tests not marked slow (no notebooks, no real training runs), under a minute.
+# While changing code: the tests not marked slow, ray or browser (no notebooks, no real training runs).
 test-fast: setup
-	ADNKIT_PRESET=ci $(PY) -m pytest -m "not slow" tests -q -p no:cacheprovider
+	ADNKIT_PRESET=ci $(PY) -m pytest -m "not slow and not ray and not browser" tests -q -p no:cacheprovider --durations=5
 
 lint: setup
 	$(PY) -m ruff check adnkit tests benchmarks

@@ -14,7 +14,7 @@ from adnkit.model import DifferNet, EmbeddingNorm
 from adnkit.score import load_run
 from adnkit.train import run_training
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+pytestmark = [pytest.mark.usefixtures("one_thread"), pytest.mark.slow]  # trains real runs
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,7 @@ from adnkit.onnx_inference import OnnxDetector  # noqa: E402
 from adnkit.score import load_run, score_paths  # noqa: E402
 from adnkit.train import run_training  # noqa: E402
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+pytestmark = [pytest.mark.usefixtures("one_thread"), pytest.mark.slow]  # trains real runs
 ROOT = Path(__file__).resolve().parents[1]
 ATTENTIONS = ("none", "se", "cbam")
 REL = 1e-4

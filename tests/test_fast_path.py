@@ -171,6 +171,7 @@ def test_backbone_bf16_channels_last_embeddings_stay_close_on_cuda():
     assert ((a - b).abs().max() / b.abs().max()).item() < 0.05
 
 
+@pytest.mark.slow
 def test_gpu_check_runs_its_cpu_parts(tmp_path):
     """benchmarks/gpu_check.sh without a GPU (or --cpu-smoke): every part runs at a tiny size, one JSON out."""
     out = tmp_path / "gpu-check.json"

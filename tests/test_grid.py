@@ -53,6 +53,7 @@ def test_variants_product_and_names():
         {"attention": "cbam", "train_attention": True}]
 
 
+@pytest.mark.slow
 def test_bench_grid_expands_names_reuses_and_summarises(tmp_path):
     base = preset("ci")
     grid = parse_grid(["attention_site=relu,pool", "train_attention=false,true"])

@@ -19,7 +19,7 @@ from adnkit.run import Run
 from adnkit.stats import auroc_ci
 from adnkit.train import run_training
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+pytestmark = [pytest.mark.usefixtures("one_thread"), pytest.mark.slow]  # trains real runs
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,8 @@ from adnkit.config import preset
 from adnkit.run import Run
 from adnkit.study import format_study, run_spread, run_study, study_variants
 
+pytestmark = pytest.mark.slow  # trains real runs
+
 
 def fake_spread(run_dir):
     cfg = json.loads((run_dir / "config.json").read_text())
