@@ -271,13 +271,30 @@ class Config:
         return cls(**values)
 
     @classmethod
-    def from_json(cls, path: str | Path) -> Config:
+    def from_json(cls, path: str | Path, missing: dict | None = None) -> Config:
+        """A Config from a JSON file, checked field by field: an unknown or mistyped setting is a one-line error
+        naming the file, the setting and the fix. `missing` gives values for settings the file lacks (run folders
+        pass adnkit.run.LEGACY_DEFAULTS); the rest take the Config defaults."""
         path = Path(path)
         try:
             values = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as err:
-            raise ConfigError(f"{path}: cannot read config ({err}); point at a run folder's settings file") from None
-        return cls.from_dict(values)
+        except (OSError, ValueError) as err:
+            raise ConfigError(f"{path}: cannot read config ({type(err).__name__}); point at a run folder's "
+                              "settings file or retrain") from None
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path}: expected a JSON object of settings; retrain to rewrite it")
+        types = {f.name: f.type for f in fields(cls)}
+        unknown = sorted(set(values) - set(types))
+        if unknown:
+            raise ConfigError(f"{path}: unknown setting {unknown[0]!r}; remove it from the file (known settings: "
+                              "`adnkit train --help`)")
+        checked = {name: check_json_value(name, value, types[name], str(path), f"fix it in {path.name} or retrain")
+                   for name, value in values.items()}
+        filled = {k: v for k, v in (missing or {}).items() if k not in checked}
+        try:
+            return cls.from_dict({**cls().to_dict(), **filled, **checked})
+        except ConfigError as err:
+            raise ConfigError(f"{path}: {err}") from None
 
     def replace(self, **overrides) -> Config:
         """A copy with some fields changed (validated). Positions given without a site drop this config's
@@ -362,3 +379,29 @@ def field_docs() -> dict[str, str]:
         if isinstance(node, ast.AnnAssign) and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant):
             docs[node.target.id] = " ".join(str(after.value.value).split())
     return docs
+
+
+def check_json_value(name: str, value, kind, source: str, fix: str):  # noqa: C901 - one branch per JSON type
+    """`value` as read from JSON, checked against the annotated type `kind` (a string, since annotations are
+    postponed): int, float, bool, str, or tuple[...] of those."""
+    kind = str(kind).replace("typing.", "")
+    ok = True
+    if kind == "bool":
+        ok = isinstance(value, bool)
+    elif kind == "int":
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif kind == "float":
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif kind == "str":
+        ok = isinstance(value, str)
+    elif kind in ("list", "dict"):
+        ok = isinstance(value, list if kind == "list" else dict)
+    elif kind.startswith("tuple"):
+        item = "float" if "float" in kind else "int" if "int" in kind else "str"
+        ok = isinstance(value, (list, tuple)) and all(
+            check_json_value(name, v, item, source, fix) is not None for v in value)
+        value = tuple(value) if ok else value
+    if not ok:
+        raise ConfigError(f"{source}: setting {name!r} is {value!r} ({type(value).__name__}), expected {kind}; {fix}")
+    return value

@@ -28,8 +28,8 @@ from pathlib import Path
 import pandas as pd
 
 from adnkit.checkpoint import load_torch, save_json, save_text, save_torch
-from adnkit.config import Config
-from adnkit.errors import AdnkitError, ConfigError, DataError
+from adnkit.config import Config, check_json_value
+from adnkit.errors import AdnkitError, DataError
 from adnkit.metrics import BEST_NOTE
 
 _CONFIG = "config.json"
@@ -137,7 +137,7 @@ class Metrics:
         for name, f in known.items():
             if name in values:
                 value = math.nan if values[name] is None and f.type == "float" else values[name]  # JSON null
-                typed[name] = _coerce(name, value, f.type, source, "rerun the run")
+                typed[name] = check_json_value(name, value, f.type, source, "rerun the run")
         return cls(**typed, extra={k: v for k, v in values.items() if k not in known})
 
     def get(self, key: str, default=None):
@@ -303,54 +303,9 @@ class Run:
 
 
 def read_config(path: str | Path) -> Config:
-    """A run's config.json as a Config, checked field by field (unknown or mistyped settings are one-line
-    errors naming the file, the setting and the fix)."""
-    path = Path(path)
-    try:
-        values = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise ConfigError(f"{path}: cannot read config ({type(err).__name__}); point at a run folder's "
-                          f"{_CONFIG} or retrain") from None
-    if not isinstance(values, dict):
-        raise ConfigError(f"{path}: expected a JSON object of settings; retrain to rewrite it")
-    types = {f.name: f.type for f in fields(Config)}
-    unknown = sorted(set(values) - set(types))
-    if unknown:
-        raise ConfigError(f"{path}: unknown setting {unknown[0]!r}; remove it from the file (known settings: "
-                          "`adnkit train --help`)")
-    checked = {name: _coerce(name, value, types[name], str(path), f"fix it in {path.name} or retrain")
-               for name, value in values.items()}
-    missing = {k: v for k, v in LEGACY_DEFAULTS.items() if k not in checked}
-    try:
-        return Config.from_dict({**Config().to_dict(), **missing, **checked})
-    except ConfigError as err:
-        raise ConfigError(f"{path}: {err}") from None
-
-
-def _coerce(name: str, value, kind, source: str, fix: str):  # noqa: C901 - one branch per JSON type
-    """`value` as read from JSON, checked against the annotated type `kind` (a string, since annotations are
-    postponed): int, float, bool, str, or tuple[...] of those."""
-    kind = str(kind).replace("typing.", "")
-    ok = True
-    if kind == "bool":
-        ok = isinstance(value, bool)
-    elif kind == "int":
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif kind == "float":
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        value = float(value) if ok else value
-    elif kind == "str":
-        ok = isinstance(value, str)
-    elif kind in ("list", "dict"):
-        ok = isinstance(value, list if kind == "list" else dict)
-    elif kind.startswith("tuple"):
-        item = "float" if "float" in kind else "int" if "int" in kind else "str"
-        ok = isinstance(value, (list, tuple)) and all(
-            _coerce(name, v, item, source, fix) is not None for v in value)
-        value = tuple(value) if ok else value
-    if not ok:
-        raise ConfigError(f"{source}: setting {name!r} is {value!r} ({type(value).__name__}), expected {kind}; {fix}")
-    return value
+    """A run's config.json as a Config, checked field by field (Config.from_json); settings the file lacks
+    take their LEGACY_DEFAULTS value, so that an older run keeps meaning what it meant."""
+    return Config.from_json(path, missing=LEGACY_DEFAULTS)
 
 
 def _read_csv(path: Path) -> pd.DataFrame | None:
