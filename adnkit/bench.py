@@ -190,7 +190,7 @@ def with_verdicts(summary: pd.DataFrame, paired: pd.DataFrame, grid_cols=()) -> 
 
 def run_bench(specs: Iterable[str], attentions: Iterable[str], seeds: Iterable[int], base_cfg: Config,
               out_dir: str | Path, runner: Runner | None = None, progress: bool = True,
-              executor=None, grid=None) -> pd.DataFrame:
+              executor=None, grid=None, seeds_for: Callable[[dict], Iterable[int]] | None = None) -> pd.DataFrame:
     """Run every cell of specs x attentions x seeds (specs expanded by `expand_specs`) and return the results
     table (also in out_dir/results.csv; the summary is in out_dir/summary.csv).
 
@@ -205,6 +205,9 @@ def run_bench(specs: Iterable[str], attentions: Iterable[str], seeds: Iterable[i
     of variant dicts; each cell's config then also gets its grid values, its run folder name carries them
     (`...-se-train_attention_true-seed0`), its results row has a column per grid field, and the summary
     groups by them. Without a grid the run names and tables are as before.
+
+    `seeds_for(variant)`: the seeds of one variant where they differ from `seeds` (the attention study runs
+    its costly trained variants on fewer seeds than the frozen ones).
     """
     from adnkit.grid import check_fields, grid_columns, name_suffix, value_text, variants
     out_dir = Path(out_dir)
@@ -225,7 +228,7 @@ def run_bench(specs: Iterable[str], attentions: Iterable[str], seeds: Iterable[i
         for variant in variant_list:
             attention = str(variant["attention"])
             values = {k: v for k, v in variant.items() if k != "attention"}
-            for seed in seeds:
+            for seed in (seeds if seeds_for is None else list(dict.fromkeys(int(s) for s in seeds_for(variant)))):
                 cfg = base_cfg.replace(data=spec, attention=attention, seed=seed, **values)
                 suffix = name_suffix(variant)  # '' without a grid: the names as before
                 run_dir = (

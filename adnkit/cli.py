@@ -164,8 +164,10 @@ def cmd_study(args) -> int:
     base = config_from_args(args)
     specs = expand_specs(list(args.data), base.data_root)
     started = time.perf_counter()
+    trained_seeds = None if args.trained_seeds is None else range(args.trained_seeds)
     table = run_study(specs, range(args.seeds), base, Path(args.out), progress=not args.quiet,
-                      spread_images=args.spread_images, preset_name=args.preset)
+                      spread_images=args.spread_images, preset_name=args.preset, trained_seeds=trained_seeds,
+                      executor=executor_from_args(args))
     with_pd_options(lambda: print(format_study(table)))
     print((Path(args.out) / "study.txt").read_text().strip())
     print(f"study: {Path(args.out) / 'study.csv'}; report: {Path(args.out) / 'report.html'} "
@@ -240,10 +242,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="attention: none / SE / CBAM x site relu|pool x frozen | trained | trained + guard")
     p.add_argument("--data", nargs="+", required=True, help="dataset specs (elpv:mono, mvtec:ROOT, ...)")
     p.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 per cell")
+    p.add_argument("--trained-seeds", type=int, default=None,
+                   help="seeds 0..N-1 for the trained variants, which cannot use the feature cache and cost far "
+                        "more (default: --seeds; 0: only the variants without training, which a later call adds to)")
     p.add_argument("--out", required=True)
     p.add_argument("--spread-images", type=int, default=128, help="training images the feature spread is measured on")
     p.add_argument("--quiet", action="store_true")
     add_config_flags(p, skip=STUDY_FIXED)
+    add_executor_flags(p)
     p.set_defaults(func=cmd_study)
 
     p = sub.add_parser("explain", help="write Grad-CAM / gradient-map overlays (PNG) for images")

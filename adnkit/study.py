@@ -228,7 +228,12 @@ def answer(table: pd.DataFrame, preset_name: str = "") -> list[str]:
             paragraphs.append(f"{dataset} {category}: DifferNet did not finish, so nothing is compared.")
             continue
         seeds = int(base["n_seeds"])
-        s = [f"{at} on {dataset} {category} ({seeds} seed{'s' if seeds != 1 else ''}; AUROC of the final model), "
+        trained_n = {int(r["n_seeds"]) for r in rows.values() if str(r["mode"]).startswith("trained")}
+        seed_text = f"{seeds} seed{'s' if seeds != 1 else ''}"
+        if trained_n and trained_n != {seeds}:
+            n = max(trained_n)
+            seed_text += f", the trained variants {n} seed{'s' if n != 1 else ''}"
+        s = [f"{at} on {dataset} {category} ({seed_text}; AUROC of the final model), "
              f"DifferNet scored {100 * base['auroc_last_mean']:.1f}%."]
         guard = rows.get(DIFFERNET_GUARD)
         if guard is not None:
@@ -306,15 +311,22 @@ def _section_html(table: pd.DataFrame, runs: pd.DataFrame, paragraphs: list[str]
 # --- the command -------------------------------------------------------------------------------------------------
 def run_study(specs: Iterable[str], seeds: Iterable[int], base_cfg: Config, out_dir: str | Path,
               runner=None, progress: bool = True, spread_images: int = 128, preset_name: str = "",
-              spread_fn: Callable[[Path], dict] | None = None) -> pd.DataFrame:
+              spread_fn: Callable[[Path], dict] | None = None, trained_seeds: Iterable[int] | None = None,
+              executor=None) -> pd.DataFrame:
     """Run the ablation (module docstring) into out_dir and write study.csv, study.txt and report.html; return
-    the study table. `runner` as in run_bench; `spread_fn(run_dir)` replaces the feature-spread measurement."""
+    the study table. `runner` and `executor` as in run_bench; `spread_fn(run_dir)` replaces the feature-spread
+    measurement. `trained_seeds`: the seeds of the trained variants, which cannot use the feature cache and
+    cost far more (default: `seeds`; none: the study of the frozen blocks alone, to which a later call with
+    trained seeds adds, reusing the finished runs); their gains are paired on the seeds both runs have."""
     from adnkit.bench import run_bench
     from adnkit.report import write_report
 
     out_dir = Path(out_dir)
-    results = run_bench(list(specs), ["none"], list(seeds), base_cfg, out_dir, runner=runner, progress=progress,
-                        grid=study_variants())
+    seeds = list(seeds)
+    trained = seeds if trained_seeds is None else list(trained_seeds)  # [] = only the variants without training
+    results = run_bench(list(specs), ["none"], seeds, base_cfg, out_dir, runner=runner, progress=progress,
+                        executor=executor, grid=study_variants(),
+                        seeds_for=lambda v: trained if _truthy(v.get("train_attention", False)) else seeds)
     measure = spread_fn or (lambda run_dir: run_spread(run_dir, spread_images))
     spreads = {}
     for idx, row in results[results["status"] == "ok"].iterrows():

@@ -66,6 +66,20 @@ def test_study_end_to_end_with_a_fake_runner(tmp_path):
     # (reusing finished runs is run_bench's: tests/test_grid.py)
 
 
+def test_trained_variants_can_run_on_fewer_seeds(tmp_path):
+    runner = FakeRunner()
+    table = run_study(["synthetic:toy"], [0, 1, 2], preset("ci"), tmp_path, runner=runner, progress=False,
+                      preset_name="ci", spread_fn=fake_spread, trained_seeds=[0])
+    assert len(runner.calls) == 6 * 3 + 8 * 1  # 6 variants without trained blocks x 3 seeds, 8 trained x 1
+    rows = table.set_index("variant")
+    assert rows.loc["SE relu frozen", "n_seeds"] == 3 and rows.loc["SE relu frozen", "n_paired"] == 3
+    assert rows.loc["CBAM pool trained", "n_seeds"] == 1 and rows.loc["CBAM pool trained", "n_paired"] == 1
+    assert "(3 seeds, the trained variants 1 seed;" in (tmp_path / "study.txt").read_text()
+    frozen_only = run_study(["synthetic:toy"], [0], preset("ci"), tmp_path / "b", runner=runner, progress=False,
+                            spread_fn=fake_spread, trained_seeds=[])
+    assert len(frozen_only) == 6 and not frozen_only["mode"].str.startswith("trained").any()
+
+
 def test_run_spread_of_a_real_run_is_cached(explain_runs):  # the conftest's two tiny ci runs
     spread = run_spread(explain_runs["se"], max_images=8)
     assert spread["n_images"] == 8 and spread["mean_std"] > 0 and spread["dim"] == 512
