@@ -127,6 +127,11 @@ class Config:
     flow_precision: str = "auto"
     """The flow's Linear layers: auto (bf16 on CUDA, and on CPUs with AVX512-BF16/AMX for subnets at least 1024
     wide; else fp32), bf16, fp32. Weights, coupling arithmetic, log-det and loss stay float32 either way."""
+    cpu_bf16_backbone: str = "auto"
+    """The backbone's passes that need no gradient on CPU (the feature cache, test views, scoring) in bf16
+    with channels-last: auto (on for CPUs with native bf16: AVX512-BF16 or AMX), on, off. About 2x faster;
+    the embeddings move by about half a percent (benchmarks/test_time.py). Passes with a gradient (trained
+    attention, Grad-CAM) stay float32 on CPU; CUDA uses `amp` and `channels_last`."""
     compile_flow: str = "auto"
     """torch.compile the flow: auto (off: no clear win measured on CPU), on (falls back to eager with a
     warning when compiling fails), off."""
@@ -211,7 +216,8 @@ class Config:
         if self.feature_cache_views < 0:
             raise ConfigError("feature_cache_views must be 0 (no cache) or more")
         for name, allowed in (("optimizer_impl", ("auto", "fused", "foreach", "plain")),
-                              ("flow_precision", ("auto", "bf16", "fp32")), ("compile_flow", ("auto", "on", "off"))):
+                              ("flow_precision", ("auto", "bf16", "fp32")), ("compile_flow", ("auto", "on", "off")),
+                              ("cpu_bf16_backbone", ("auto", "on", "off"))):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name}={getattr(self, name)!r}: use --{_flag(name)} {' | '.join(allowed)}")
         from adnkit.attention import ATTENTION_BLOCKS  # late import: attention imports nothing from here

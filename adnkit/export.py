@@ -89,9 +89,9 @@ def export_onnx(run_dir: str | Path, out: str | Path, opset: int | None = None, 
     if cfg.random_test_rotations:
         raise ExportError(f"{run_dir}: random_test_rotations=True draws new test angles for every image, which "
                           "one fixed graph cannot reproduce; retrain with --random-test-rotations false")
-    # The graph computes in float32 throughout: the flow's bf16 fast path (flow_precision) is a training-speed
-    # setting, and an exported file must score the same on any CPU.
-    run.model.cfg = run.model.cfg.replace(flow_precision="fp32")
+    # The graph computes in float32 throughout: the bf16 fast paths (flow_precision, cpu_bf16_backbone) are
+    # speed settings, and an exported file must score the same on any CPU.
+    run.model.cfg = run.model.cfg.replace(flow_precision="fp32", cpu_bf16_backbone="off")
     run.model.set_flow_precision(torch.device("cpu"))
     graph = ScoringGraph(run.model).eval()
     example = torch.zeros(fixed or 2, 3, cfg.image_size, cfg.image_size, dtype=torch.uint8)

@@ -111,6 +111,13 @@ def set_flow_precision(flow: nn.Module, precision: str) -> int:
     return len(subnets)
 
 
+# --- the backbone on CPU ------------------------------------------------------------------------------------
+def resolve_cpu_bf16_backbone(mode: str) -> bool:
+    """cfg.cpu_bf16_backbone: auto -> on for CPUs with native bf16 (bf16 convolutions are emulated, and slower,
+    elsewhere)."""
+    return mode == "on" or (mode == "auto" and cpu_has_bf16())
+
+
 # --- compile -------------------------------------------------------------------------------------------------
 def resolve_compile(mode: str, device: torch.device) -> bool:
     """auto -> off: on CPU the step is matrix multiplies and one fused Adam kernel, which compiling does not
@@ -141,14 +148,17 @@ class CompiledFlow:
 def setup(model, cfg: Config, device: torch.device) -> tuple[torch.optim.Adam, dict]:
     """Apply cfg's fast-path settings to `model` (on `device`) and build its optimiser.
 
-    Returns (optimizer, record) where record = {"optimizer": ..., "flow_precision": ..., "compile_flow": ...}
-    holds what was resolved; describe(record) is its one-line form."""
+    Returns (optimizer, record) where record = {"optimizer": ..., "flow_precision": ..., "compile_flow": ...,
+    and on CPU "cpu_bf16_backbone": ...} holds what was resolved; describe(record) is its one-line form."""
     impl = resolve_optimizer_impl(cfg.optimizer_impl, device)
     precision = model.set_flow_precision(device)
     compiled = resolve_compile(cfg.compile_flow, device)
     model.set_flow_fn(CompiledFlow(model.flow) if compiled else None)
     optimizer = build_optimizer(model.trainable_parameters(), cfg, impl)
-    return optimizer, dict(optimizer=impl, flow_precision=precision, compile_flow="on" if compiled else "off")
+    record = dict(optimizer=impl, flow_precision=precision, compile_flow="on" if compiled else "off")
+    if device.type == "cpu":
+        record["cpu_bf16_backbone"] = "on" if resolve_cpu_bf16_backbone(cfg.cpu_bf16_backbone) else "off"
+    return optimizer, record
 
 
 def describe(record: dict) -> str:

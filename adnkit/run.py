@@ -45,7 +45,7 @@ _SPREAD = "spread.json"
 # Settings added after the first release, with the value that reproduces what older runs did. A run folder
 # whose config.json lacks one of these was made before it existed and keeps its old behaviour.
 LEGACY_DEFAULTS: dict[str, object] = {"val_fraction": 0.0, "threshold_method": "youden", "flow_precision": "fp32",
-                                      "optimizer_impl": "plain"}
+                                      "optimizer_impl": "plain", "cpu_bf16_backbone": "off"}
 
 
 

@@ -3,7 +3,8 @@
 Scoring an image is T rotated views through the backbone at every scale (448 / 224 / 112 px at the paper
 preset), their 256-d means concatenated, then T rows through the flow. This times, on real-looking images
 (a synthetic set) and the ImageNet backbone:
-  - the backbone at each scale for a batch of views, in float32 and (on CPU) under bf16 autocast, with the
+  - the backbone at each scale for a batch of views, in float32 and (on CPU) under bf16 autocast with
+    channels-last input (what Config.cpu_bf16_backbone runs), with the
     largest difference bf16 makes to the embeddings (max |bf16 - fp32| / max |fp32|, and the largest
     element-wise relative difference among elements above 1 % of the maximum);
   - the flow forward for T rows, float32 and bf16 Linear layers;
@@ -69,7 +70,7 @@ def main(argv=None) -> int:
                                                                                      mode="nearest")
             ref = model.backbone(xs).float().mean(dim=(2, 3))
 
-            def bf16_embed(xs=xs):
+            def bf16_embed(xs=xs.contiguous(memory_format=torch.channels_last)):  # as cpu_bf16_backbone runs it
                 with torch.autocast("cpu", dtype=torch.bfloat16):
                     return model.backbone(xs).float().mean(dim=(2, 3))
 

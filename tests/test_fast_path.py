@@ -150,10 +150,35 @@ def test_metrics_record_the_fast_path(tmp_path):
     from adnkit.train import run_training
 
     cfg = preset("ci", data="synthetic:fastpath", data_root=str(tmp_path / "data"), meta_epochs=1, sub_epochs=1,
-                 max_train_images=8, feature_cache_views=2, optimizer_impl="foreach", flow_precision="bf16")
+                 max_train_images=8, feature_cache_views=2, optimizer_impl="foreach", flow_precision="bf16",
+                 cpu_bf16_backbone="off")
     metrics = run_training(cfg, tmp_path / "run", progress=False)
-    assert metrics["fast_path"] == "optimizer=foreach flow_precision=bf16 compile_flow=off"
+    assert metrics["fast_path"] == "optimizer=foreach flow_precision=bf16 compile_flow=off cpu_bf16_backbone=off"
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["fast_path"] == metrics["fast_path"]
+
+
+def test_cpu_bf16_backbone_keeps_embeddings_close_and_leaves_gradient_passes_in_float32():
+    """cpu_bf16_backbone=on: the no-gradient passes run in bf16 (close to, not equal to, float32); a pass that
+    needs a gradient (Grad-CAM, trained blocks) stays float32 exactly."""
+    x = torch.randn(4, 3, 128, 128, generator=torch.Generator().manual_seed(3))
+    fast = DifferNet(preset("ci", pretrained="random", cpu_bf16_backbone="on"), progress=False).eval()
+    plain = DifferNet(preset("ci", pretrained="random", cpu_bf16_backbone="off"), progress=False).eval()
+    with torch.no_grad():
+        a, b = fast.embed(x), plain.embed(x)
+    assert a.dtype == torch.float32 and not torch.equal(a, b)
+    assert ((a - b).norm(dim=1) / b.norm(dim=1)).max().item() < 0.02
+    xg = x.clone().requires_grad_(True)
+    torch.testing.assert_close(fast.embed(xg), b, rtol=1e-5, atol=1e-6)
+    assert fastpath.resolve_cpu_bf16_backbone("auto") == fastpath.cpu_has_bf16()
+
+
+def test_an_older_run_keeps_its_float32_backbone(tmp_path):
+    from adnkit.run import read_config
+
+    data = preset("ci").to_dict()
+    del data["cpu_bf16_backbone"]
+    (tmp_path / "config.json").write_text(json.dumps(data))
+    assert read_config(tmp_path / "config.json").cpu_bf16_backbone == "off"
 
 
 @pytest.mark.cuda

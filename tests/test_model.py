@@ -66,7 +66,7 @@ def test_cpu_preset_geometry(make_model):
 
 def test_embedding_is_multiscale_average(make_model):
     """Embedding = concat over scales S, S/2 (nearest resize) of the spatial mean of the backbone output."""
-    model = make_model("ci", attention="se")
+    model = make_model("ci", attention="se", cpu_bf16_backbone="off")  # float32: the definition, exactly
     x = normalize(to_unit(_images(2, 128, seed=1)))
     with torch.no_grad():
         expected = torch.cat([model.backbone(x).mean(dim=(2, 3)),
