@@ -241,7 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question", choices=["attention"],
                    help="attention: none / SE / CBAM x site relu|pool x frozen | trained | trained + guard")
     p.add_argument("--data", nargs="+", required=True, help="dataset specs (elpv:mono, mvtec:ROOT, ...)")
-    p.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 per cell")
+    p.add_argument("--seeds", type=int, default=1,
+                   help="seeds 0..N-1 per cell (0 with --trained-seeds N: the trained variants alone)")
     p.add_argument("--trained-seeds", type=int, default=None,
                    help="seeds 0..N-1 for the trained variants, which cannot use the feature cache and cost far "
                         "more (default: --seeds; 0: only the variants without training, which a later call adds to)")

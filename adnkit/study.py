@@ -317,14 +317,17 @@ def run_study(specs: Iterable[str], seeds: Iterable[int], base_cfg: Config, out_
     the study table. `runner` and `executor` as in run_bench; `spread_fn(run_dir)` replaces the feature-spread
     measurement. `trained_seeds`: the seeds of the trained variants, which cannot use the feature cache and
     cost far more (default: `seeds`; none: the study of the frozen blocks alone, to which a later call with
-    trained seeds adds, reusing the finished runs); their gains are paired on the seeds both runs have."""
+    trained seeds adds, reusing the finished runs); no `seeds` with trained ones runs the trained variants
+    alone (e.g. on another machine, into a folder that is merged later); their gains are paired on the seeds
+    both runs have."""
     from adnkit.bench import run_bench
     from adnkit.report import write_report
 
     out_dir = Path(out_dir)
     seeds = list(seeds)
     trained = seeds if trained_seeds is None else list(trained_seeds)  # [] = only the variants without training
-    results = run_bench(list(specs), ["none"], seeds, base_cfg, out_dir, runner=runner, progress=progress,
+    every = list(dict.fromkeys(seeds + trained))  # no seeds at all is run_bench's one-line error
+    results = run_bench(list(specs), ["none"], every, base_cfg, out_dir, runner=runner, progress=progress,
                         executor=executor, grid=study_variants(),
                         seeds_for=lambda v: trained if _truthy(v.get("train_attention", False)) else seeds)
     measure = spread_fn or (lambda run_dir: run_spread(run_dir, spread_images))

@@ -78,6 +78,12 @@ def test_trained_variants_can_run_on_fewer_seeds(tmp_path):
     frozen_only = run_study(["synthetic:toy"], [0], preset("ci"), tmp_path / "b", runner=runner, progress=False,
                             spread_fn=fake_spread, trained_seeds=[])
     assert len(frozen_only) == 6 and not frozen_only["mode"].str.startswith("trained").any()
+    calls = len(runner.calls)
+    trained_only = run_study(["synthetic:toy"], [], preset("ci"), tmp_path / "c", runner=runner, progress=False,
+                             spread_fn=fake_spread, trained_seeds=[0])
+    assert len(runner.calls) - calls == 8 and trained_only["mode"].str.startswith("trained").all()
+    assert sorted(p.name for p in (tmp_path / "c" / "runs").iterdir()) == sorted(
+        p.name for p in (tmp_path / "runs").iterdir() if "train_attention_true" in p.name)  # same names: mergeable
 
 
 def test_run_spread_of_a_real_run_is_cached(explain_runs):  # the conftest's two tiny ci runs
