@@ -10,7 +10,14 @@ from PIL import Image
 
 from adnkit.config import Config
 from adnkit.data import load_split, make_synthetic
-from adnkit.data.synthetic import SYNTHETIC_DEFECTS, kind_for_name, name_seed, synthetic_set
+from adnkit.data.synthetic import (
+    SMALL_DEFECT_SCALE,
+    SYNTHETIC_DEFECTS,
+    defect_scale_for_name,
+    kind_for_name,
+    name_seed,
+    synthetic_set,
+)
 from adnkit.errors import DataError
 
 SMALL = dict(n_train=4, n_test_good=2, n_test_defect=5, size=96)
@@ -96,6 +103,23 @@ def test_kind_follows_the_name_and_the_seed_is_stable():
     assert kind_for_name("my-Object-1") == "object" and kind_for_name("demo") == "texture"
     assert name_seed("demo") == zlib.crc32(b"demo")  # not hash(): that changes with every process
     assert name_seed("demo") != name_seed("demo2")
+
+
+def test_a_small_name_draws_the_same_defects_smaller(tmp_path):
+    """synthetic:NAME with "small" in NAME: every defect drawn at 0.3 x its usual size (for image_size sweeps)."""
+    assert defect_scale_for_name("tiny-Small-defects") == SMALL_DEFECT_SCALE and defect_scale_for_name("demo") == 1
+
+    def areas(folder):
+        return {p.parent.name: (np.asarray(Image.open(p)) > 0).mean() for p in (folder / "ground_truth").rglob("*.png")}
+
+    usual = areas(make_synthetic(tmp_path / "usual", n_train=1, n_test_good=1, n_test_defect=5))
+    small = areas(make_synthetic(tmp_path / "small", n_train=1, n_test_good=1, n_test_defect=5, defect_scale=0.3))
+    assert usual.keys() == small.keys() == set(SYNTHETIC_DEFECTS)
+    for defect in SYNTHETIC_DEFECTS:
+        assert 0 < small[defect] < 0.35 * usual[defect], defect
+        assert small[defect] < 0.015
+    with pytest.raises(DataError, match="defect_scale"):
+        make_synthetic(tmp_path / "x", defect_scale=2)
 
 
 def test_bad_names_and_arguments(tmp_path):

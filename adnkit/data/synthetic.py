@@ -10,8 +10,10 @@ a foreign vivid colour), color (a large stain tinted toward another hue). They a
 visible, a few to ~15 % of the image, so that a flow on AlexNet features trained for seconds separates them.
 
 `synthetic:NAME` makes the set once under `<data_root>/synthetic/NAME/` and reuses it: the kind is "object"
-when NAME contains "object" (any case), else "texture"; the seed is the CRC-32 of NAME, so the same NAME
-gives the same images on every machine (Python's hash() is salted per process and would not).
+when NAME contains "object" (any case), else "texture"; when NAME contains "small", every defect is drawn at
+SMALL_DEFECT_SCALE of its usual size (a few pixels wide, 0.1-1.5 % of the image: the kind of defect that a
+small image_size blurs away); the seed is the CRC-32 of NAME, so the same NAME gives the same images on every
+machine (Python's hash() is salted per process and would not).
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ from adnkit.errors import DataError
 SYNTHETIC_KINDS = ("texture", "object")
 SYNTHETIC_DEFECTS = ("scratch", "hole", "crack", "contamination", "color")
 _DONE = ".complete.json"
-_MIN_DEFECT_AREA = 0.02  # share of the image
+_MIN_DEFECT_AREA = 0.02  # share of the image (times defect_scale squared)
+SMALL_DEFECT_SCALE = 0.3
 _NAME_RE = re.compile(r"\w([\w .-]*[\w-])?")  # a folder name: no separators, no leading dot or trailing space
 
 
@@ -47,6 +50,10 @@ def name_seed(name: str) -> int:
 
 def kind_for_name(name: str) -> str:
     return "object" if "object" in name.lower() else "texture"
+
+
+def defect_scale_for_name(name: str) -> float:
+    return SMALL_DEFECT_SCALE if "small" in name.lower() else 1.0
 
 
 @dataclass(frozen=True)
@@ -122,10 +129,16 @@ def _vivid(style: _Style, rng: np.random.Generator) -> np.ndarray:
     return _rgb(style.hue + rng.uniform(0.3, 0.7), 0.9, 0.95)
 
 
-def _defect_mask(defect: str, rng: np.random.Generator, size: int, centre, radii) -> np.ndarray:
-    """Where the defect goes, as a bool array; drawn with PIL.ImageDraw."""
+def _defect_mask(defect: str, rng: np.random.Generator, size: int, centre, radii, scale: float = 1.0) -> np.ndarray:
+    """Where the defect goes, as a bool array; drawn with PIL.ImageDraw. Its lengths, radii and stroke widths are
+    `scale` times the usual ones (positions are not scaled)."""
     canvas = Image.new("L", (size, size), 0)
     draw = ImageDraw.Draw(canvas)
+    d = size * scale  # the defect's own length unit
+
+    def width(k: int) -> int:
+        return max(3 if scale >= 1 else 2, int(d // k))
+
     if radii is None:  # texture: anywhere away from the border
         px, py = rng.uniform(0.25, 0.75, 2) * size
     else:  # object: on the part, between its inner and outer rim
@@ -133,18 +146,18 @@ def _defect_mask(defect: str, rng: np.random.Generator, size: int, centre, radii
         px, py = (centre[0] + rad * np.cos(angle)) * size, (centre[1] + rad * np.sin(angle)) * size
     if defect == "scratch":
         for _ in range(int(rng.integers(3, 5))):
-            phi, length = rng.uniform(0, np.pi), rng.uniform(0.3, 0.45) * size
+            phi, length = rng.uniform(0, np.pi), rng.uniform(0.3, 0.45) * d
             t = np.linspace(-0.5, 0.5, 6)
-            bend = rng.uniform(-0.04, 0.04) * size * (1 - (2 * t) ** 2)
-            xs = px + t * length * np.cos(phi) - bend * np.sin(phi) + rng.uniform(-0.05, 0.05) * size
-            ys = py + t * length * np.sin(phi) + bend * np.cos(phi) + rng.uniform(-0.05, 0.05) * size
+            bend = rng.uniform(-0.04, 0.04) * d * (1 - (2 * t) ** 2)
+            xs = px + t * length * np.cos(phi) - bend * np.sin(phi) + rng.uniform(-0.05, 0.05) * d
+            ys = py + t * length * np.sin(phi) + bend * np.cos(phi) + rng.uniform(-0.05, 0.05) * d
             points = list(zip(xs.tolist(), ys.tolist(), strict=True))
-            draw.line(points, fill=255, width=max(3, size // 28), joint="curve")
+            draw.line(points, fill=255, width=width(28), joint="curve")
     elif defect == "hole":
-        rx, ry = rng.uniform(0.1, 0.13, 2) * size
+        rx, ry = rng.uniform(0.1, 0.13, 2) * d
         draw.ellipse([px - rx, py - ry, px + rx, py + ry], fill=255)
     elif defect == "crack":  # a wandering trunk through (px, py) and two thinner branches off it
-        step = 0.035 * size
+        step = 0.035 * d
 
         def walk(x: float, y: float, heading: float, steps: int):
             turns = heading + np.cumsum(rng.uniform(-0.6, 0.6, steps))
@@ -154,18 +167,18 @@ def _defect_mask(defect: str, rng: np.random.Generator, size: int, centre, radii
 
         heading = rng.uniform(0, 2 * np.pi)
         trunk, turns = walk(px - 8 * step * np.cos(heading), py - 8 * step * np.sin(heading), heading, 16)
-        draw.line(trunk, fill=255, width=max(3, size // 22), joint="curve")
+        draw.line(trunk, fill=255, width=width(22), joint="curve")
         for _ in range(2):
             k = int(rng.integers(3, 14))
             branch, _ = walk(*trunk[k], turns[k - 1] + rng.choice([-1, 1]) * 0.9, 6)
-            draw.line(branch, fill=255, width=max(3, size // 32), joint="curve")
+            draw.line(branch, fill=255, width=width(32), joint="curve")
     elif defect == "contamination":
         for _ in range(int(rng.integers(6, 10))):
-            ox, oy = rng.normal(0, 0.05, 2) * size
-            r = rng.uniform(0.04, 0.07) * size
+            ox, oy = rng.normal(0, 0.05, 2) * d
+            r = rng.uniform(0.04, 0.07) * d
             draw.ellipse([px + ox - r, py + oy - r, px + ox + r, py + oy + r], fill=255)
     elif defect == "color":
-        rx, ry = rng.uniform(0.14, 0.2, 2) * size
+        rx, ry = rng.uniform(0.14, 0.2, 2) * d
         draw.ellipse([px - rx, py - ry, px + rx, py + ry], fill=255)
     else:
         raise DataError(f"synthetic defect {defect!r} is unknown; use some of: {', '.join(SYNTHETIC_DEFECTS)}")
@@ -187,7 +200,7 @@ def _apply_defect(defect: str, img: np.ndarray, mask: np.ndarray, style: _Style,
         img[mask] = 0.4 * img[mask] + 0.6 * _vivid(style, rng)
 
 
-def _render(style: _Style, rng: np.random.Generator, size: int, defect: str | None):
+def _render(style: _Style, rng: np.random.Generator, size: int, defect: str | None, defect_scale: float = 1.0):
     yy, xx = (np.mgrid[0:size, 0:size].astype(np.float32) + 0.5) / size
     if style.kind == "texture":
         img, part, centre, radii = _texture(style, rng, yy, xx), None, None, None
@@ -197,10 +210,10 @@ def _render(style: _Style, rng: np.random.Generator, size: int, defect: str | No
     mask = None
     if defect is not None:
         for _ in range(8):  # on an object, redraw a defect that mostly fell off the part
-            mask = _defect_mask(defect, rng, size, centre, radii)
+            mask = _defect_mask(defect, rng, size, centre, radii, defect_scale)
             if part is not None:
                 mask &= part
-            if mask.mean() >= _MIN_DEFECT_AREA:
+            if mask.mean() >= _MIN_DEFECT_AREA * defect_scale**2:
                 break
         _apply_defect(defect, img, mask, style, rng)
     # lighting (gain and a gentle gradient) and sensor noise make every good image a little different
@@ -212,8 +225,9 @@ def _render(style: _Style, rng: np.random.Generator, size: int, defect: str | No
 
 def make_synthetic(out_dir: str | Path, *, kind: str = "texture", n_train: int = 60, n_test_good: int = 20,
                    n_test_defect: int = 30, size: int = 256, seed: int = 0,
-                   defects: tuple[str, ...] = SYNTHETIC_DEFECTS) -> Path:
+                   defects: tuple[str, ...] = SYNTHETIC_DEFECTS, defect_scale: float = 1.0) -> Path:
     """Write a synthetic set in MVTec layout (with masks) into `out_dir`; the same arguments give the same bytes.
+    `defect_scale` < 1 draws every defect smaller (lengths, radii and stroke widths times it).
 
     Defect types take turns over the `n_test_defect` images. Returns `out_dir`.
     """
@@ -222,6 +236,8 @@ def make_synthetic(out_dir: str | Path, *, kind: str = "texture", n_train: int =
     unknown = [d for d in defects if d not in SYNTHETIC_DEFECTS]
     if unknown or not defects:
         raise DataError(f"synthetic defects {unknown or '()'}: unknown; use some of: {', '.join(SYNTHETIC_DEFECTS)}")
+    if not 0.05 <= defect_scale <= 1:
+        raise DataError(f"synthetic set: defect_scale={defect_scale} must lie in [0.05, 1]")
     if n_train < 1 or n_test_good < 1 or n_test_defect < 0 or size < 64:
         raise DataError(f"synthetic set: need n_train >= 1, n_test_good >= 1, n_test_defect >= 0 and size >= 64 "
                         f"(got {n_train}, {n_test_good}, {n_test_defect}, {size})")
@@ -235,7 +251,7 @@ def make_synthetic(out_dir: str | Path, *, kind: str = "texture", n_train: int =
     def write(job: tuple[str, int, str | None, int]) -> None:
         folder, index, defect, part = job
         rng = np.random.default_rng([seed, part, index, SYNTHETIC_DEFECTS.index(defect) if defect else 0])
-        pixels, mask = _render(style, rng, size, defect)
+        pixels, mask = _render(style, rng, size, defect, defect_scale)
         Image.fromarray(pixels, "RGB").save(out_dir / folder / f"{index:03d}.png")
         if mask is not None:
             Image.fromarray(mask.astype(np.uint8) * 255, "L").save(
@@ -247,7 +263,7 @@ def make_synthetic(out_dir: str | Path, *, kind: str = "texture", n_train: int =
     with ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool:
         list(pool.map(write, jobs))
     settings = dict(kind=kind, n_train=n_train, n_test_good=n_test_good, n_test_defect=n_test_defect, size=size,
-                    seed=seed, defects=list(defects))
+                    seed=seed, defects=list(defects), **({"defect_scale": defect_scale} if defect_scale != 1 else {}))
     (out_dir / _DONE).write_text(json.dumps(settings, indent=1))
     return out_dir
 
@@ -268,7 +284,8 @@ def synthetic_set(name: str, data_root: str | Path, *, force: bool = False, **op
         raise DataError(f"{out_dir}: exists but is not a complete synthetic set; delete it to regenerate")
     tmp = out_dir.with_name(f".{name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    options = {"kind": kind_for_name(name), "seed": name_seed(name), **options}
+    options = {"kind": kind_for_name(name), "seed": name_seed(name), "defect_scale": defect_scale_for_name(name),
+               **options}
     make_synthetic(tmp, **options)
     if force and out_dir.exists():
         shutil.rmtree(out_dir)
