@@ -12,6 +12,9 @@ The embeddings are random rows: a step's cost does not depend on their values. A
 (about 3 GB each at the paper preset: weights, gradients, Adam's two moments), each runs a warm-up step (Adam
 allocates its state), then --repeats rounds of one step per path in turn, so that on a shared machine every
 path sees the same load; the fastest step of each path is reported with its phases, as seconds and shares.
+Each thread count also measures the device's ceiling (matmul_ceiling): how much faster one of the flow's
+matrix products runs in bf16 than in float32, and what a cast costs; from it, best_possible_speedup is the
+most any bf16 path could gain over fp32-plain here.
 Prints one JSON document (and writes it with --out).
 
     python benchmarks/profile_step.py --preset paper --threads 1 2 --repeats 3 \
@@ -137,6 +140,47 @@ def profile_path(cfg, device: torch.device, repeats: int, pool_images: int) -> d
     return profile_paths({"path": cfg}, device, repeats, pool_images)["path"]
 
 
+def matmul_ceiling(cfg, device: torch.device, repeats: int) -> dict:
+    """What this device's bf16 can give the flow at most: one [rows x hidden] @ [hidden x hidden] product in float32
+    and in bf16 (weights already bf16), and the cost of casting one weight to bf16 (autocast casts every weight
+    on the way in, and every weight gradient on the way out). The bf16 step cannot beat the float32 one by more
+    than the matrix products' ratio, less the casts."""
+    rows, hidden = cfg.batch_size * cfg.train_transforms, cfg.flow_hidden
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(rows, hidden, generator=gen).to(device)
+    w = torch.randn(hidden, hidden, generator=gen).to(device)
+    a16, w16 = a.bfloat16(), w.bfloat16()
+
+    def best(fn) -> float:
+        fn()
+        times = []
+        for _ in range(max(5, repeats * 3)):
+            _sync(device)
+            t0 = time.perf_counter()
+            fn()
+            _sync(device)
+            times.append(time.perf_counter() - t0)
+        return min(times)
+
+    fp32_s, bf16_s = best(lambda: a @ w.t()), best(lambda: a16 @ w16.t())
+    cast_s = best(lambda: w.bfloat16())
+    flops = 2 * rows * hidden * hidden
+    return dict(shape=[rows, hidden, hidden], fp32_gflops=flops / fp32_s / 1e9, bf16_gflops=flops / bf16_s / 1e9,
+                bf16_matmul_speedup=fp32_s / bf16_s, cast_ns_per_weight=cast_s / w.numel() * 1e9)
+
+
+def ceiling_of(run: dict, ceiling: dict, n_params: int) -> dict:
+    """The fastest step the bf16 path could take given the measured matrix-product ratio: float32-plain's forward
+    and backward divided by that ratio, plus the two casts per weight, plus the fast path's optimiser step."""
+    paths = run["paths"]
+    if "fp32-plain" not in paths or "fast" not in paths:
+        return {}
+    plain = paths["fp32-plain"]["phases_s"]
+    step = ((plain["forward"] + plain["backward"]) / ceiling["bf16_matmul_speedup"]
+            + 2 * n_params * ceiling["cast_ns_per_weight"] * 1e-9 + paths["fast"]["phases_s"]["optimizer"])
+    return dict(best_possible_fast_step_s=step, best_possible_speedup=paths["fp32-plain"]["step_s"] / step)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="paper")
@@ -178,7 +222,10 @@ def main(argv=None) -> int:
         plain = by_path["fp32-plain"]["step_s"] if "fp32-plain" in by_path else None
         for entry in by_path.values():
             entry["speedup_vs_fp32_plain"] = plain / entry["step_s"] if plain else None
-        result["runs"].append(dict(threads=threads, paths=by_path))
+        run = dict(threads=threads, paths=by_path, matmul=matmul_ceiling(base, device, args.repeats))
+        n_params = next(iter(by_path.values()))["flow_parameters"]
+        run.update(ceiling_of(run, run["matmul"], n_params))
+        result["runs"].append(run)
     emit(result, args.out)
     return 0
 
