@@ -1,0 +1,90 @@
+"""Summary of a one-axis sweep run by `adnkit bench --grid FIELD=...`: AUROC against cost, per value of FIELD.
+
+The sweeps of issue 14 are ordinary benchmarks (the runs, their reuse and their report are run_bench's):
+
+    adnkit bench --data elpv:mono elpv:poly --attention none --seeds 3 --preset cpu \
+        --grid feature_cache_views=0,8,16,64 --executor ray --cpus-per-run 1 --out runs/sweep-cache
+    python benchmarks/sweep_summary.py runs/sweep-cache --field feature_cache_views --baseline 8 \
+        --out benchmarks/results/sweep-cache-cpu.json
+
+Per dataset and value: runs, mean +- std of auroc_last / auroc_best over seeds, mean train / eval / total
+seconds of a run; and the gain of each value over --baseline, paired on (dataset, category, seed), with its 95%
+bootstrap interval (adnkit.paired.paired_gains), per dataset and over all datasets. Several bench folders may be
+given (e.g. one per scales value); their rows are pooled; a field a folder held fixed is read from its
+bench.json. --field may name several columns (image_size scales), and --baseline then gives one value per
+column. Prints one JSON document.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+from jsonout import emit
+
+from adnkit.paired import ALL_DATASETS, paired_gains
+
+METRICS = ("auroc_last", "auroc_best")
+
+
+def read_results(folders: list[str], fields: list[str]) -> pd.DataFrame:
+    """The ok rows of each bench folder's results.csv; a field the folder held fixed (no column) takes the value
+    of the folder's base config (bench.json)."""
+    frames = []
+    for folder in folders:
+        table = pd.read_csv(Path(folder) / "results.csv")
+        base = json.loads((Path(folder) / "bench.json").read_text())["base_config"]
+        for field in fields:
+            if field not in table.columns:
+                if field not in base:
+                    raise SystemExit(f"{folder}: neither results.csv nor bench.json holds {field!r}; check --field")
+                table[field] = base[field]
+        frames.append(table[table["status"] == "ok"])
+    table = pd.concat(frames, ignore_index=True)
+    for field in fields:
+        table[field] = table[field].astype(str)
+    table["total_seconds"] = table["train_seconds"] + table["eval_seconds"]
+    return table
+
+
+def per_value(table: pd.DataFrame, fields: list[str]) -> list[dict]:
+    rows = []
+    for key, group in table.groupby(["dataset", "category", *fields], sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        row = dict(zip(["dataset", "category", *fields], key, strict=True), runs=len(group))
+        for metric in METRICS:
+            row[f"{metric}_mean"] = float(group[metric].mean())
+            row[f"{metric}_std"] = float(group[metric].std()) if len(group) > 1 else None
+        for col in ("train_seconds", "eval_seconds", "total_seconds", "peak_rss_mb"):
+            row[f"{col}_mean"] = float(group[col].mean())
+        rows.append(row)
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folders", nargs="+", help="bench output folders (results.csv)")
+    parser.add_argument("--field", nargs="+", required=True, help="the grid column(s) swept")
+    parser.add_argument("--baseline", nargs="+", required=True, help="the value(s) the others are compared with")
+    parser.add_argument("--out")
+    args = parser.parse_args(argv)
+    if len(args.baseline) != len(args.field):
+        raise SystemExit(f"--baseline needs one value per --field ({len(args.field)}); got {len(args.baseline)}")
+    table = read_results(args.folders, args.field)
+    baseline = dict(zip(args.field, args.baseline, strict=True))
+    gains = paired_gains(table, baseline=baseline, by=args.field, metrics=list(METRICS))
+    keep = ["dataset", *args.field, "metric", "n_pairs", "gain_mean", "gain_ci_low", "gain_ci_high", "wins", "ties",
+            "losses", "sentence"]
+    result = dict(benchmark="sweep_summary", folders=args.folders, fields=args.field, baseline=baseline,
+                  n_runs=len(table), per_value=per_value(table, args.field),
+                  paired_vs_baseline=gains[keep].to_dict(orient="records"),
+                  all_datasets_label=ALL_DATASETS)
+    emit(result, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
