@@ -213,3 +213,19 @@ def test_gpu_check_runs_its_cpu_parts(tmp_path):
     assert all("step_s" in v for v in result["train_step"].values())
     assert all("images_per_s" in v for v in result["scoring"].values())
     assert 0 <= result["short_run"]["auroc_last"] <= 1 and "fast_path" in result["short_run"]
+
+
+@pytest.mark.slow
+def test_end_to_end_script_runs_before_and_after(tmp_path):
+    """benchmarks/end_to_end_cpu.sh at a tiny size: both runs finish, with the paths they claim, into one JSON."""
+    out = tmp_path / "e2e.json"
+    tiny = ["--flow-blocks", "2", "--flow-hidden", "64", "--flow-hidden-layers", "1", "--image-size", "128",
+            "--scales", "2", "--meta-epochs", "1", "--sub-epochs", "1", "--max-train-images", "16",
+            "--data-root", str(tmp_path / "data")]
+    done = subprocess.run(["bash", str(ROOT / "benchmarks" / "end_to_end_cpu.sh"), "synthetic:e2e", str(out), *tiny],
+                          env={**os.environ, "PY": sys.executable}, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    runs = json.loads(out.read_text())["runs"]
+    assert runs["before"]["fast_path"] == "optimizer=plain flow_precision=fp32 compile_flow=off cpu_bf16_backbone=off"
+    assert "optimizer=fused" in runs["after"]["fast_path"]
+    assert all(0 <= r["auroc_last"] <= 1 and r["wall_s"] > 0 for r in runs.values())
