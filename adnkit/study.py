@@ -214,6 +214,8 @@ def _gain_text(row) -> str:
     text = _pts(row["gain_last_mean"])
     if not pd.isna(row.get("gain_last_low")):
         text += f" (95% interval {100 * row['gain_last_low']:+.1f} to {100 * row['gain_last_high']:+.1f})"
+    elif row.get("n_paired") == 1 and not pd.isna(row["gain_last_mean"]):
+        text += " (one seed)"
     return text
 
 
@@ -272,9 +274,14 @@ def answer(table: pd.DataFrame, preset_name: str = "") -> list[str]:
             helped = variants[variants["gain_last_low"] > 0] if variants["gain_last_low"].notna().any() else None
             verdict = (f"The best variant here was {best['variant']} at {_gain_text(best)} over its baseline.")
             if helped is not None:
-                verdict += (f" {len(helped)} of {len(variants)} variants beat their baseline with a 95% interval "
-                            "above zero." if len(helped) else
-                            " No variant beat its baseline with a 95% interval above zero.")
+                with_interval = int(variants["gain_last_low"].notna().sum())
+                verdict += (f" {len(helped)} of the {with_interval} variants with an interval beat their baseline "
+                            "with a 95% interval above zero." if len(helped) else
+                            f" None of the {with_interval} variants with an interval beat its baseline with a 95% "
+                            "interval above zero.")
+                if with_interval < len(variants):
+                    verdict += (f" {len(variants) - with_interval} ran on one seed (no interval): their gains are "
+                                "single differences.")
             elif seeds < 2:
                 verdict += " With one seed there is no interval; run --seeds 3 before trusting a difference."
             s.append(verdict)
