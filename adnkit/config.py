@@ -127,10 +127,11 @@ class Config:
     flow_precision: str = "auto"
     """The flow's Linear layers: auto (bf16 on CUDA, and on CPUs with AVX512-BF16/AMX for subnets at least 1024
     wide; else fp32), bf16, fp32. Weights, coupling arithmetic, log-det and loss stay float32 either way."""
-    cpu_bf16_backbone: str = "auto"
+    cpu_bf16_backbone: str = "off"
     """The backbone's passes that need no gradient on CPU (the feature cache, test views, scoring) in bf16
-    with channels-last: auto (on for CPUs with native bf16: AVX512-BF16 or AMX), on, off. About 2x faster;
-    the embeddings move by about half a percent (benchmarks/test_time.py). Passes with a gradient (trained
+    with channels-last: off, auto (on for CPUs with native bf16: AVX512-BF16 or AMX), on. 1.2-1.7x faster
+    per view; the embeddings move by a few tenths of a percent, and on ELPV that cost DifferNet about 0.6
+    AUROC points over 5 paired seeds (README, "Speed"), hence off by default. Passes with a gradient (trained
     attention, Grad-CAM) stay float32 on CPU; CUDA uses `amp` and `channels_last`."""
     compile_flow: str = "auto"
     """torch.compile the flow: auto (off: no clear win measured on CPU), on (falls back to eager with a

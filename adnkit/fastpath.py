@@ -113,8 +113,8 @@ def set_flow_precision(flow: nn.Module, precision: str) -> int:
 
 # --- the backbone on CPU ------------------------------------------------------------------------------------
 def resolve_cpu_bf16_backbone(mode: str) -> bool:
-    """cfg.cpu_bf16_backbone: auto -> on for CPUs with native bf16 (bf16 convolutions are emulated, and slower,
-    elsewhere)."""
+    """cfg.cpu_bf16_backbone: on; auto -> on for CPUs with native bf16 (bf16 convolutions are emulated, and
+    slower, elsewhere); off (the default)."""
     return mode == "on" or (mode == "auto" and cpu_has_bf16())
 
 
