@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from adnkit.config import PRESETS, Config, _flag, field_docs, field_types, parse_value, preset
-from adnkit.errors import AdnkitError
+from adnkit.errors import AdnkitError, ConfigError
 from adnkit.executors import add_executor_flags, executor_from_args
 
 DEMO_DATA = ("elpv:mono", "synthetic:demo")
@@ -47,8 +47,9 @@ def _field_doc(name: str, default_preset: str = "cpu") -> str:
 
 
 def config_from_args(args: argparse.Namespace, **fixed) -> Config:
+    """The preset with the flags given on the command line, then `fixed` over both."""
     overrides = {k[4:]: parse_value(k[4:], v) for k, v in vars(args).items() if k.startswith("cfg_") and v is not None}
-    return preset(args.preset, **overrides, **fixed)
+    return preset(args.preset, **{**overrides, **fixed})
 
 
 def cmd_train(args) -> int:
@@ -130,7 +131,14 @@ def cmd_bench(args) -> int:
     from adnkit.grid import parse_grid
 
     grid = parse_grid(args.grid)  # before anything runs: a typo in --grid fails at once
-    base = config_from_args(args)
+    try:
+        base = config_from_args(args)
+    except ConfigError:
+        if not grid:
+            raise
+        # e.g. --scales 3 --grid image_size=256,320 at a 160 px preset: the base is invalid, but every cell
+        # sets image_size itself. The swept fields take their first grid value in the base (it never runs).
+        base = config_from_args(args, **{field: values[0] for field, values in grid.items()})
     return _bench(args.data, args.attention, args.seeds, base, Path(args.out), not args.quiet,
                   executor_from_args(args), grid=grid)
 

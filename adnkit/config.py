@@ -130,9 +130,10 @@ class Config:
     cpu_bf16_backbone: str = "off"
     """The backbone's passes that need no gradient on CPU (the feature cache, test views, scoring) in bf16
     with channels-last: off, auto (on for CPUs with native bf16: AVX512-BF16 or AMX), on. 1.2-1.7x faster
-    per view; the embeddings move by a few tenths of a percent, and on ELPV that cost DifferNet about 0.6
-    AUROC points over 5 paired seeds (README, "Speed"), hence off by default. Passes with a gradient (trained
-    attention, Grad-CAM) stay float32 on CPU; CUDA uses `amp` and `channels_last`."""
+    per view; the embeddings move by a few tenths of a percent, and on ELPV that cost DifferNet 0.4
+    AUROC points over 6 paired seeds (interval -1.0 to +0.1; README, "Speed"), hence off by default.
+    Passes with a gradient (trained attention, Grad-CAM) stay float32 on CPU; CUDA uses `amp` and
+    `channels_last`."""
     compile_flow: str = "auto"
     """torch.compile the flow: auto (off: no clear win measured on CPU), on (falls back to eager with a
     warning when compiling fails), off."""
