@@ -330,7 +330,7 @@ PRESETS: dict[str, dict] = {
     "cpu": dict(
         image_size=160, scales=2, flow_blocks=8, flow_hidden=512, flow_hidden_layers=2,
         meta_epochs=4, sub_epochs=4, batch_size=24, train_transforms=4, test_transforms=4,
-        feature_cache_views=8, device="cpu",
+        feature_cache_views=16, device="cpu",
     ),
     "ci": dict(
         image_size=128, scales=2, flow_blocks=2, flow_hidden=64, flow_hidden_layers=1,
