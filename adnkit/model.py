@@ -104,31 +104,29 @@ class DifferNet(nn.Module):
     def device(self) -> torch.device:
         return next(self.flow.parameters()).device
 
-    def _backbone_context(self, x: torch.Tensor, need_grad: bool):
+    def _backbone_context(self, x: torch.Tensor, need_grad: bool, cpu_bf16: bool):
         """No autograd through the backbone unless something in it trains or the input wants a gradient;
-        bf16 autocast on CUDA when cfg.amp, and on CPU for passes without a gradient when cfg.cpu_bf16_backbone
-        resolves to on."""
+        bf16 autocast on CUDA when cfg.amp, and on CPU when `cpu_bf16` (see embed)."""
         stack = contextlib.ExitStack()
         stack.enter_context(torch.set_grad_enabled(need_grad))
         if x.is_cuda and self.cfg.amp:
             stack.enter_context(torch.autocast("cuda", dtype=torch.bfloat16))
-        elif self._cpu_bf16(x, need_grad):
+        elif cpu_bf16:
             stack.enter_context(torch.autocast("cpu", dtype=torch.bfloat16))
         return stack
-
-    def _cpu_bf16(self, x: torch.Tensor, need_grad: bool) -> bool:
-        return x.device.type == "cpu" and not need_grad and fastpath.resolve_cpu_bf16_backbone(
-            self.cfg.cpu_bf16_backbone)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised images [B, 3, S, S] -> embedding [B, 256 * scales] (float32)."""
         if x.shape[-1] != self.cfg.image_size or x.shape[-2] != self.cfg.image_size:
             raise ValueError(f"expected {self.cfg.image_size}px input, got {tuple(x.shape[-2:])}")
         need_grad = torch.is_grad_enabled() and (self.backbone.has_trainable or x.requires_grad)
-        if (x.is_cuda and self.cfg.channels_last) or self._cpu_bf16(x, need_grad):
+        # cfg.cpu_bf16_backbone applies to CPU passes without a gradient only
+        cpu_bf16 = (x.device.type == "cpu" and not need_grad
+                    and fastpath.resolve_cpu_bf16_backbone(self.cfg.cpu_bf16_backbone))
+        if (x.is_cuda and self.cfg.channels_last) or cpu_bf16:
             x = x.contiguous(memory_format=torch.channels_last)
         parts = []
-        with self._backbone_context(x, need_grad):
+        with self._backbone_context(x, need_grad, cpu_bf16):
             for size in self.cfg.scale_sizes:
                 xs = x if size == x.shape[-1] else F.interpolate(x, size=(size, size), mode="nearest")
                 parts.append(self.backbone(xs).float().mean(dim=(2, 3)))

@@ -31,6 +31,7 @@ import time
 
 import torch
 from jsonout import emit
+from test_time import best_of  # noqa: E402 - benchmarks/ is on sys.path when a script runs
 
 from adnkit import fastpath
 from adnkit.config import preset
@@ -152,15 +153,7 @@ def matmul_ceiling(cfg, device: torch.device, repeats: int) -> dict:
     a16, w16 = a.bfloat16(), w.bfloat16()
 
     def best(fn) -> float:
-        fn()
-        times = []
-        for _ in range(max(5, repeats * 3)):
-            _sync(device)
-            t0 = time.perf_counter()
-            fn()
-            _sync(device)
-            times.append(time.perf_counter() - t0)
-        return min(times)
+        return best_of(fn, max(5, repeats * 3), sync=lambda: _sync(device))
 
     fp32_s, bf16_s = best(lambda: a @ w.t()), best(lambda: a16 @ w16.t())
     cast_s = best(lambda: w.bfloat16())

@@ -32,12 +32,15 @@ from adnkit.model import DifferNet
 from adnkit.views import fixed_angles, normalize, rotate_views, to_unit
 
 
-def best_of(fn, repeats: int) -> float:
+def best_of(fn, repeats: int, sync=lambda: None) -> float:
+    """The fastest of `repeats` calls of `fn` after one warm-up call; `sync` waits for the device (CUDA)."""
     fn()  # warm-up
     times = []
     for _ in range(repeats):
+        sync()
         t0 = time.perf_counter()
         fn()
+        sync()
         times.append(time.perf_counter() - t0)
     return min(times)
 
