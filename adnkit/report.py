@@ -25,7 +25,7 @@ from adnkit.metrics import MEAN_CATEGORY, summarize, summary_display
 from adnkit.paired import pair_table
 from adnkit.reference import COLUMNS as REFERENCE_COLUMNS
 from adnkit.reference import reference_for
-from adnkit.run import Run
+from adnkit.run import Run, read_csv_or_none
 
 BEST_EXPLAINED = (
     "The test set is scored after every evaluation (each meta epoch). <b>last</b> is the AUROC of the final "
@@ -86,13 +86,6 @@ class _Figures:
 
 def _esc(text) -> str:
     return html.escape(str(text))
-
-
-def _read_csv(path: Path) -> pd.DataFrame | None:
-    try:
-        return pd.read_csv(path)
-    except (OSError, ValueError, pd.errors.ParserError):
-        return None
 
 
 def _run_path(out_dir: Path, run_dir) -> Path:
@@ -192,7 +185,7 @@ def write_report(out_dir, extra_sections=()) -> Path:
     extra_sections: (key, title, html) added after the summary (e.g. adnkit.study's "What attention does
     here"); their figures may omit plotly.js, which the page embeds once before them."""
     out_dir = Path(out_dir)
-    results = _read_csv(out_dir / "results.csv")
+    results = read_csv_or_none(out_dir / "results.csv")
     if results is None:
         raise AdnkitError(
             f"{out_dir / 'results.csv'}: not found or unreadable; run `adnkit bench --out {out_dir}` first"

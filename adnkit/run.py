@@ -213,7 +213,7 @@ class Run:
         save_text(table.to_csv(index=False), self.path / _HISTORY)
 
     def read_history(self) -> pd.DataFrame | None:
-        return _read_csv(self.path / _HISTORY)
+        return read_csv_or_none(self.path / _HISTORY)
 
     # --- metrics ---------------------------------------------------------------------------------------------
     def write_metrics(self, metrics: Metrics | dict) -> None:
@@ -264,7 +264,7 @@ class Run:
 
     def read_scores(self) -> pd.DataFrame | None:
         """scores.csv (path, label, defect, score), or None when absent or unreadable."""
-        table = _read_csv(self.path / _SCORES)
+        table = read_csv_or_none(self.path / _SCORES)
         return table if table is not None and {"path", "score"} <= set(table.columns) else None
 
     # --- weights and checkpoints -------------------------------------------------------------------------------
@@ -308,7 +308,8 @@ def read_config(path: str | Path) -> Config:
     return Config.from_json(path, missing=LEGACY_DEFAULTS)
 
 
-def _read_csv(path: Path) -> pd.DataFrame | None:
+def read_csv_or_none(path: Path) -> pd.DataFrame | None:
+    """The CSV at `path`, or None when it is missing, empty or not a table (a run that has not written it yet)."""
     try:
         return pd.read_csv(path)
     except (OSError, ValueError, pd.errors.ParserError):

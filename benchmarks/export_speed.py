@@ -28,6 +28,7 @@ from pathlib import Path
 import onnxruntime as ort
 import torch
 from jsonout import emit
+from test_time import best_of
 
 from adnkit.config import preset
 from adnkit.data import ImageDataset, Sample
@@ -68,14 +69,7 @@ def view_bytes(cfg) -> int:
 
 def timed(fn, batches, repeats: int) -> float:
     """Best over `repeats` of the seconds to run fn on every batch (one warm-up pass first)."""
-    fn(batches[0])
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for b in batches:
-            fn(b)
-        best = min(best, time.perf_counter() - t0)
-    return best
+    return best_of(lambda: [fn(b) for b in batches], repeats)
 
 
 def bench_preset(name: str, attention: str, n_images: int, batches: list[int], threads: list[int],

@@ -7,12 +7,12 @@ The sweeps of issue 14 are ordinary benchmarks (the runs, their reuse and their 
     python benchmarks/sweep_summary.py runs/sweep-cache --field feature_cache_views --baseline 8 \
         --out benchmarks/results/sweep-cache-cpu.json
 
-Per dataset and value: runs, mean +- std of auroc_last / auroc_best over seeds, mean train / eval / total
-seconds of a run; and the gain of each value over --baseline, paired on (dataset, category, seed), with its 95%
-bootstrap interval (adnkit.paired.paired_gains), per dataset and over all datasets. Several bench folders may be
-given (e.g. one per scales value); their rows are pooled; a field a folder held fixed is read from its
-bench.json. --field may name several columns (image_size scales), and --baseline then gives one value per
-column. Prints one JSON document.
+Per dataset and value: runs, mean +- std of auroc_last / auroc_best / auroc_val_selected over seeds, mean
+train / eval / total seconds of a run; and the gain of each value over --baseline, paired on (dataset, category,
+seed), with its 95% bootstrap interval (adnkit.paired.paired_gains), per dataset and over all datasets. Several
+bench folders may be given (e.g. one per scales value); their rows are pooled; a field a folder held fixed is
+read from its bench.json. --field may name several columns (image_size scales), and --baseline then gives one
+value per column. Prints one JSON document.
 """
 
 from __future__ import annotations
@@ -25,9 +25,11 @@ from pathlib import Path
 import pandas as pd
 from jsonout import emit
 
+from adnkit.metrics import summarize
 from adnkit.paired import ALL_DATASETS, paired_gains
 
-METRICS = ("auroc_last", "auroc_best")
+METRICS = ("auroc_last", "auroc_best", "auroc_val_selected")
+COST = ("train_seconds", "eval_seconds", "total_seconds", "peak_rss_mb")
 
 
 def read_results(folders: list[str], fields: list[str]) -> pd.DataFrame:
@@ -51,17 +53,15 @@ def read_results(folders: list[str], fields: list[str]) -> pd.DataFrame:
 
 
 def per_value(table: pd.DataFrame, fields: list[str]) -> list[dict]:
-    rows = []
-    for key, group in table.groupby(["dataset", "category", *fields], sort=False):
-        key = key if isinstance(key, tuple) else (key,)
-        row = dict(zip(["dataset", "category", *fields], key, strict=True), runs=len(group))
-        for metric in METRICS:
-            row[f"{metric}_mean"] = float(group[metric].mean())
-            row[f"{metric}_std"] = float(group[metric].std()) if len(group) > 1 else None
-        for col in ("train_seconds", "eval_seconds", "total_seconds", "peak_rss_mb"):
-            row[f"{col}_mean"] = float(group[col].mean())
-        rows.append(row)
-    return rows
+    """adnkit.metrics.summarize per value of the fields (AUROC mean +- std over seeds, last / best / selected on
+    validation), one row per (dataset, category, values), with the mean seconds and memory of a run added."""
+    keys = ["dataset", "category", *fields]
+    summary = summarize(table, variant_cols=fields)
+    summary = summary[summary["category"] != "mean"]
+    cost = table.groupby(keys, sort=False)[list(COST)].mean().add_suffix("_mean").reset_index()
+    rows = summary[[*keys, "n_seeds", *(f"{m}_{s}" for m in METRICS for s in ("mean", "std"))]].merge(cost, on=keys)
+    rows = rows.rename(columns={"n_seeds": "runs"}).astype(object)
+    return rows.where(rows.notna(), None).to_dict(orient="records")
 
 
 def main(argv=None) -> int:

@@ -11,11 +11,13 @@ from PIL import Image
 from adnkit.config import Config
 from adnkit.data import load_split, make_synthetic
 from adnkit.data.synthetic import (
+    FINE_SET,
     SMALL_DEFECT_SCALE,
     SYNTHETIC_DEFECTS,
     defect_scale_for_name,
     kind_for_name,
     name_seed,
+    options_for_name,
     synthetic_set,
 )
 from adnkit.errors import DataError
@@ -120,6 +122,26 @@ def test_a_small_name_draws_the_same_defects_smaller(tmp_path):
         assert small[defect] < 0.015
     with pytest.raises(DataError, match="defect_scale"):
         make_synthetic(tmp_path / "x", defect_scale=2)
+
+
+def test_a_fine_name_draws_faint_pinpoint_defects_on_large_images(tmp_path):
+    """synthetic:NAME with "fine" in NAME: the hard set for image_size sweeps: 512 px images whose defects cover
+    under 0.2 % of the image and are blended at half opacity (only the pixels under the mask change)."""
+    assert options_for_name("my-Fine-set") == {"kind": "texture", "seed": name_seed("my-Fine-set"), **FINE_SET}
+    assert "size" not in options_for_name("small-defects")
+    few = {**FINE_SET, "n_train": 1, "n_test_good": 1, "n_test_defect": 5}
+    faint = make_synthetic(tmp_path / "faint", **few)
+    opaque = make_synthetic(tmp_path / "opaque", **{**few, "defect_opacity": 1.0})
+    masks = sorted((faint / "ground_truth").rglob("*.png"))
+    assert len(masks) == 5
+    for mask_path in masks:
+        mask = np.asarray(Image.open(mask_path)) > 0
+        image = mask_path.relative_to(faint / "ground_truth").as_posix().replace("_mask", "")
+        a, b = (np.asarray(Image.open(root / "test" / image), dtype=float) for root in (faint, opaque))
+        assert a.shape == (512, 512, 3) and 0 < mask.mean() < 0.002, image
+        assert np.array_equal(a[~mask], b[~mask]) and np.abs(a[mask] - b[mask]).mean() > 5, image
+    with pytest.raises(DataError, match="defect_opacity"):
+        make_synthetic(tmp_path / "x", defect_opacity=0)
 
 
 def test_bad_names_and_arguments(tmp_path):

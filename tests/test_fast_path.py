@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 
@@ -229,3 +230,32 @@ def test_end_to_end_script_runs_before_and_after(tmp_path):
     assert runs["before"]["fast_path"] == "optimizer=plain flow_precision=fp32 compile_flow=off cpu_bf16_backbone=off"
     assert "optimizer=fused" in runs["after"]["fast_path"]
     assert all(0 <= r["auroc_last"] <= 1 and r["wall_s"] > 0 for r in runs.values())
+
+
+def test_sweep_summary_pools_folders_and_pairs_on_seed(tmp_path):
+    """benchmarks/sweep_summary.py on two fake bench folders (one held scales fixed at 3 in bench.json): per value
+    the mean over seeds and the mean seconds; the gain over the baseline value paired on seed."""
+    for scales, sizes in ((2, (160, 320)), (3, (320,))):
+        folder = tmp_path / f"scales{scales}"
+        folder.mkdir()
+        (folder / "bench.json").write_text(json.dumps({"base_config": {"scales": scales}}))
+        table = [dict(dataset="elpv", category="mono", attention="none", seed=seed, status="ok", image_size=size,
+                      auroc_last=0.70 + 0.01 * seed + (size - 160) / 1600 + (scales - 2) / 100,
+                      auroc_best=0.75, auroc_val_selected=0.72, train_seconds=size / 10, eval_seconds=1.0,
+                      peak_rss_mb=100.0) for size in sizes for seed in range(3)]
+        table.append({**table[0], "seed": 9, "status": "failed", "auroc_last": 0.0})  # left out
+        pd.DataFrame(table).to_csv(folder / "results.csv", index=False)
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "sweep_summary.py"), str(tmp_path / "scales2"),
+                           str(tmp_path / "scales3"), "--field", "image_size", "scales", "--baseline", "160", "2"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout)
+    assert result["n_runs"] == 9
+    values = {(v["image_size"], v["scales"]): v for v in result["per_value"]}
+    assert set(values) == {("160", "2"), ("320", "2"), ("320", "3")}
+    assert values[("320", "3")]["auroc_last_mean"] == pytest.approx(0.70 + 0.01 + 0.1 + 0.01)
+    assert values[("320", "2")]["train_seconds_mean"] == pytest.approx(32.0) and values[("160", "2")]["runs"] == 3
+    gains = {(g["image_size"], g["scales"]): g for g in result["paired_vs_baseline"]
+             if g["metric"] == "auroc_last" and g["dataset"] == "elpv"}
+    assert gains[("320", "3")]["gain_mean"] == pytest.approx(0.11) and gains[("320", "3")]["n_pairs"] == 3
+    assert gains[("320", "2")]["wins"] == 3

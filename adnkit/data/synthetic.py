@@ -11,9 +11,11 @@ visible, a few to ~15 % of the image, so that a flow on AlexNet features trained
 
 `synthetic:NAME` makes the set once under `<data_root>/synthetic/NAME/` and reuses it: the kind is "object"
 when NAME contains "object" (any case), else "texture"; when NAME contains "small", every defect is drawn at
-SMALL_DEFECT_SCALE of its usual size (a few pixels wide, 0.1-1.5 % of the image: the kind of defect that a
-small image_size blurs away); the seed is the CRC-32 of NAME, so the same NAME gives the same images on every
-machine (Python's hash() is salted per process and would not).
+SMALL_DEFECT_SCALE of its usual size (0.1-1.5 % of the image; still plain at 160 px); when NAME contains "fine",
+the set is the hard one for image_size sweeps (FINE_SET: 512 px images, defects at 0.1 of their size and half
+opacity, 0.03-0.13 % of the image, which a 160 px input blurs into the texture); the seed is the CRC-32 of
+NAME, so the same NAME gives the same images on every machine (Python's hash() is salted per process and would
+not).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ SYNTHETIC_DEFECTS = ("scratch", "hole", "crack", "contamination", "color")
 _DONE = ".complete.json"
 _MIN_DEFECT_AREA = 0.02  # share of the image (times defect_scale squared)
 SMALL_DEFECT_SCALE = 0.3
+FINE_SET = dict(size=512, defect_scale=0.1, defect_opacity=0.5, n_train=200, n_test_good=50, n_test_defect=75)
 _NAME_RE = re.compile(r"\w([\w .-]*[\w-])?")  # a folder name: no separators, no leading dot or trailing space
 
 
@@ -54,6 +57,12 @@ def kind_for_name(name: str) -> str:
 
 def defect_scale_for_name(name: str) -> float:
     return SMALL_DEFECT_SCALE if "small" in name.lower() else 1.0
+
+
+def options_for_name(name: str) -> dict:
+    """make_synthetic's arguments that `synthetic:NAME` takes from NAME (module docstring)."""
+    options = {"kind": kind_for_name(name), "seed": name_seed(name), "defect_scale": defect_scale_for_name(name)}
+    return {**options, **FINE_SET} if "fine" in name.lower() else options
 
 
 @dataclass(frozen=True)
@@ -185,9 +194,11 @@ def _defect_mask(defect: str, rng: np.random.Generator, size: int, centre, radii
     return np.asarray(canvas) > 0
 
 
-def _apply_defect(defect: str, img: np.ndarray, mask: np.ndarray, style: _Style, rng: np.random.Generator):
-    """Paint the defect into `img` (float RGB) where `mask` is set."""
+def _apply_defect(defect: str, img: np.ndarray, mask: np.ndarray, style: _Style, rng: np.random.Generator,
+                  opacity: float = 1.0):
+    """Paint the defect into `img` (float RGB) where `mask` is set, blended over the surface at `opacity`."""
     size = img.shape[0]
+    before = img[mask].copy() if opacity < 1 else None
     grain = _smooth_noise(rng, size, 24)[..., None]
     if defect == "scratch":
         bright = mask.any() and img[mask].mean() < 0.55
@@ -198,9 +209,12 @@ def _apply_defect(defect: str, img: np.ndarray, mask: np.ndarray, style: _Style,
         img[mask] = _vivid(style, rng) * (0.85 + 0.1 * grain[mask])
     elif defect == "color":
         img[mask] = 0.4 * img[mask] + 0.6 * _vivid(style, rng)
+    if before is not None:
+        img[mask] = opacity * img[mask] + (1 - opacity) * before
 
 
-def _render(style: _Style, rng: np.random.Generator, size: int, defect: str | None, defect_scale: float = 1.0):
+def _render(style: _Style, rng: np.random.Generator, size: int, defect: str | None, defect_scale: float = 1.0,
+            defect_opacity: float = 1.0):
     yy, xx = (np.mgrid[0:size, 0:size].astype(np.float32) + 0.5) / size
     if style.kind == "texture":
         img, part, centre, radii = _texture(style, rng, yy, xx), None, None, None
@@ -215,7 +229,7 @@ def _render(style: _Style, rng: np.random.Generator, size: int, defect: str | No
                 mask &= part
             if mask.mean() >= _MIN_DEFECT_AREA * defect_scale**2:
                 break
-        _apply_defect(defect, img, mask, style, rng)
+        _apply_defect(defect, img, mask, style, rng, defect_opacity)
     # lighting (gain and a gentle gradient) and sensor noise make every good image a little different
     gx, gy = rng.uniform(-0.08, 0.08, 2).tolist()
     gain = float(rng.uniform(0.9, 1.1)) * (1 + gx * (xx - 0.5) + gy * (yy - 0.5))
@@ -225,9 +239,11 @@ def _render(style: _Style, rng: np.random.Generator, size: int, defect: str | No
 
 def make_synthetic(out_dir: str | Path, *, kind: str = "texture", n_train: int = 60, n_test_good: int = 20,
                    n_test_defect: int = 30, size: int = 256, seed: int = 0,
-                   defects: tuple[str, ...] = SYNTHETIC_DEFECTS, defect_scale: float = 1.0) -> Path:
+                   defects: tuple[str, ...] = SYNTHETIC_DEFECTS, defect_scale: float = 1.0,
+                   defect_opacity: float = 1.0) -> Path:
     """Write a synthetic set in MVTec layout (with masks) into `out_dir`; the same arguments give the same bytes.
-    `defect_scale` < 1 draws every defect smaller (lengths, radii and stroke widths times it).
+    `defect_scale` < 1 draws every defect smaller (lengths, radii and stroke widths times it); `defect_opacity`
+    < 1 blends it with the surface under it (fainter, the mask unchanged).
 
     Defect types take turns over the `n_test_defect` images. Returns `out_dir`.
     """
@@ -238,6 +254,8 @@ def make_synthetic(out_dir: str | Path, *, kind: str = "texture", n_train: int =
         raise DataError(f"synthetic defects {unknown or '()'}: unknown; use some of: {', '.join(SYNTHETIC_DEFECTS)}")
     if not 0.05 <= defect_scale <= 1:
         raise DataError(f"synthetic set: defect_scale={defect_scale} must lie in [0.05, 1]")
+    if not 0.1 <= defect_opacity <= 1:
+        raise DataError(f"synthetic set: defect_opacity={defect_opacity} must lie in [0.1, 1]")
     if n_train < 1 or n_test_good < 1 or n_test_defect < 0 or size < 64:
         raise DataError(f"synthetic set: need n_train >= 1, n_test_good >= 1, n_test_defect >= 0 and size >= 64 "
                         f"(got {n_train}, {n_test_good}, {n_test_defect}, {size})")
@@ -251,7 +269,7 @@ def make_synthetic(out_dir: str | Path, *, kind: str = "texture", n_train: int =
     def write(job: tuple[str, int, str | None, int]) -> None:
         folder, index, defect, part = job
         rng = np.random.default_rng([seed, part, index, SYNTHETIC_DEFECTS.index(defect) if defect else 0])
-        pixels, mask = _render(style, rng, size, defect, defect_scale)
+        pixels, mask = _render(style, rng, size, defect, defect_scale, defect_opacity)
         Image.fromarray(pixels, "RGB").save(out_dir / folder / f"{index:03d}.png")
         if mask is not None:
             Image.fromarray(mask.astype(np.uint8) * 255, "L").save(
@@ -263,7 +281,8 @@ def make_synthetic(out_dir: str | Path, *, kind: str = "texture", n_train: int =
     with ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool:
         list(pool.map(write, jobs))
     settings = dict(kind=kind, n_train=n_train, n_test_good=n_test_good, n_test_defect=n_test_defect, size=size,
-                    seed=seed, defects=list(defects), **({"defect_scale": defect_scale} if defect_scale != 1 else {}))
+                    seed=seed, defects=list(defects), **({"defect_scale": defect_scale} if defect_scale != 1 else {}),
+                    **({"defect_opacity": defect_opacity} if defect_opacity != 1 else {}))
     (out_dir / _DONE).write_text(json.dumps(settings, indent=1))
     return out_dir
 
@@ -284,8 +303,7 @@ def synthetic_set(name: str, data_root: str | Path, *, force: bool = False, **op
         raise DataError(f"{out_dir}: exists but is not a complete synthetic set; delete it to regenerate")
     tmp = out_dir.with_name(f".{name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    options = {"kind": kind_for_name(name), "seed": name_seed(name), "defect_scale": defect_scale_for_name(name),
-               **options}
+    options = {**options_for_name(name), **options}
     make_synthetic(tmp, **options)
     if force and out_dir.exists():
         shutil.rmtree(out_dir)
