@@ -1,6 +1,7 @@
 """`adnkit data ...` sub-commands through argparse, as the main CLI wires them: exit codes and printed tables."""
 
 import argparse
+import json
 
 import pytest
 from PIL import Image
@@ -39,6 +40,14 @@ def test_synth_refuses_to_overwrite_without_force(tmp_path):
     assert run_cli("data", "synth", "s", "--data-root", str(tmp_path), "--force", *SMALL[:-2], "--size", "80") == 0
     with Image.open(tmp_path / "synthetic" / "s" / "train" / "good" / "000.png") as img:
         assert img.size == (80, 80)
+
+
+def test_synth_takes_defect_scale_and_opacity_and_names_a_bad_one(tmp_path):
+    run_cli("data", "synth", "fine-cli", "--data-root", str(tmp_path), *SMALL, "--defect-scale", "0.5")
+    settings = json.loads((tmp_path / "synthetic" / "fine-cli" / ".complete.json").read_text())
+    assert settings["defect_scale"] == 0.5 and settings["defect_opacity"] == 0.5  # the rest from the "fine" name
+    with pytest.raises(DataError, match="defect_opacity=2.0 must lie in"):
+        run_cli("data", "synth", "x", "--data-root", str(tmp_path), *SMALL, "--defect-opacity", "2")
 
 
 def test_describe_reports_sizes_and_modes_of_a_folder(tmp_path, capsys):

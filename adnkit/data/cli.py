@@ -111,7 +111,8 @@ def cmd_verify(args) -> int:
 def cmd_synth(args) -> int:
     options = {k: v for k, v in dict(kind=args.kind, n_train=args.n_train, n_test_good=args.n_test_good,
                                       n_test_defect=args.n_test_defect, size=args.size, seed=args.seed,
-                                      defects=tuple(args.defects) if args.defects else None).items()
+                                      defects=tuple(args.defects) if args.defects else None,
+                                      defect_scale=args.defect_scale, defect_opacity=args.defect_opacity).items()
                if v is not None}
     folder = Path(args.data_root) / "synthetic" / args.name
     if folder.exists() and not args.force:
@@ -168,6 +169,10 @@ def add_data_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, help="image side in px (default 256)")
     p.add_argument("--seed", type=int, help="default: the CRC-32 of NAME")
     p.add_argument("--defects", nargs="+", choices=SYNTHETIC_DEFECTS)
+    p.add_argument("--defect-scale", type=float, help="draw defects this much smaller, 0.05-1 (default from NAME: "
+                                                        "0.3 with 'small', 0.1 with 'fine', else 1)")
+    p.add_argument("--defect-opacity", type=float, help="blend defects over the surface, 0.1-1 (default 1; 0.5 with "
+                                                          "'fine')")
     p.add_argument("--force", action="store_true", help="replace an existing set of that name")
     p.set_defaults(func=cmd_synth)
 
