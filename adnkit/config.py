@@ -102,10 +102,10 @@ class Config:
     """Optimise the attention blocks together with the flow (AlexNet's convolutions stay frozen)."""
     attention_lr_scale: float = 0.5
     """Attention blocks' learning rate as a multiple of `lr` when train_attention is on."""
-    feature_cache_views: int = 16
+    feature_cache_views: int = 0
     """Rotated views per training image whose features are computed once and reused each epoch
-    (0 = recompute with fresh random angles every step, as the original code does). Only used when
-    nothing trainable sits in the backbone."""
+    (0 = recompute with fresh random angles every step, as the original code does: the paper recipe).
+    Only used when nothing trainable sits in the backbone. The cpu preset caches 16 (README, Speed)."""
     seed: int = 0
     device: str = "auto"
     """auto (CUDA if present, else CPU), cpu, cuda, cuda:N."""
