@@ -136,7 +136,7 @@ def cmd_bench(args) -> int:
     except ConfigError:
         if not grid:
             raise
-        # e.g. --scales 3 --grid image_size=256,320 at a 160 px preset: the base is invalid, but every cell
+        # e.g. --scales 4 --grid image_size=512,640 at a 256 px preset: the base is invalid, but every cell
         # sets image_size itself. The swept fields take their first grid value in the base (it never runs).
         base = config_from_args(args, **{field: values[0] for field, values in grid.items()})
     return _bench(args.data, args.attention, args.seeds, base, Path(args.out), not args.quiet,

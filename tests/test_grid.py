@@ -112,14 +112,15 @@ def test_cli_grid_error_is_one_line(tmp_path, capsys):
 
 
 def test_cli_grid_can_sweep_a_field_the_base_cannot_hold(tmp_path, monkeypatch):
-    """--scales 3 at the cpu preset's 160 px is invalid, but --grid image_size=256,320 sets every cell's size."""
+    """--scales 4 at the cpu preset's 256 px is invalid (a 32 px scale), but --grid image_size=512,640 sets every
+    cell's size."""
     import adnkit.cli as cli
 
     seen = {}
     monkeypatch.setattr(cli, "_bench", lambda *a, **k: seen.update(base=a[3], grid=k["grid"]) or 0)
-    assert main(["bench", "--data", "synthetic:toy", "--preset", "cpu", "--scales", "3",
-                 "--grid", "image_size=256,320", "--out", str(tmp_path)]) == 0
-    assert seen["base"].scales == 3 and seen["base"].image_size == 256 and seen["grid"] == {"image_size": [256, 320]}
-    code = main(["bench", "--data", "synthetic:toy", "--preset", "cpu", "--scales", "3", "--out", str(tmp_path)])
+    assert main(["bench", "--data", "synthetic:toy", "--preset", "cpu", "--scales", "4",
+                 "--grid", "image_size=512,640", "--out", str(tmp_path)]) == 0
+    assert seen["base"].scales == 4 and seen["base"].image_size == 512 and seen["grid"] == {"image_size": [512, 640]}
+    code = main(["bench", "--data", "synthetic:toy", "--preset", "cpu", "--scales", "4", "--out", str(tmp_path)])
     assert code == 2  # without a grid that fixes it, the same settings are still the one-line error
 
