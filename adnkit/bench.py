@@ -121,16 +121,26 @@ def _jsonable(obj):
     return json.loads(json.dumps(obj, default=str))
 
 
-def _check_rerun(out_dir: Path, base: dict) -> None:
-    path = out_dir / "bench.json"
+def settings_that_differ(out_dir: Path, base_cfg: Config) -> list[str]:
+    """The settings in which the benchmark already in `out_dir` (its bench.json) differs from `base_cfg`; [] when
+    there is none, or it is unreadable (it is rewritten), or it matches."""
+    return _differing(out_dir / "bench.json", _jsonable(base_cfg.to_dict()))
+
+
+def _differing(path: Path, base: dict) -> list[str]:
     if not path.exists():
-        return
+        return []
     try:
         old = json.loads(path.read_text()).get("base_config", {})
     except (OSError, json.JSONDecodeError):
-        return  # unreadable: it is rewritten below
+        return []
     keys = (set(old) | set(base)) - _RERUN_FREE
-    differ = sorted(k for k in keys if old.get(k) != base.get(k))
+    return sorted(k for k in keys if old.get(k) != base.get(k))
+
+
+def _check_rerun(out_dir: Path, base: dict) -> None:
+    path = out_dir / "bench.json"
+    differ = _differing(path, base)
     if differ:
         raise AdnkitError(f"{path} holds runs made with other settings ({', '.join(differ)}); "
                           f"use a new --out folder, or delete {out_dir} to start over")

@@ -146,7 +146,17 @@ def cmd_bench(args) -> int:
 def cmd_demo(args) -> int:
     """The README's main job: DifferNet vs SE vs CBAM on the embedded ELPV mono cells (real data, offline) and a
     synthetic set whose answer is known, at the cpu preset (about 10 minutes on 2 cores)."""
+    import time
+
+    from adnkit.bench import settings_that_differ
+
     base = config_from_args(args)
+    out = Path(args.out)
+    differ = settings_that_differ(out, base)
+    if differ:  # e.g. a demo made before the preset changed: keep it, beside the new one
+        kept = out.with_name(f"{out.name}-before-{time.strftime('%Y%m%d-%H%M%S')}")
+        out.rename(kept)
+        print(f"adnkit demo: {out} was made with other settings ({', '.join(differ)}); moved it to {kept}")
     print(f"adnkit demo: {', '.join(DEMO_DATA)} x {', '.join(DEMO_ATTENTIONS)} at preset {args.preset!r} -> {args.out}")
     return _bench(DEMO_DATA, DEMO_ATTENTIONS, 1, base, Path(args.out), not args.quiet, executor_from_args(args))
 

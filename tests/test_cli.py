@@ -89,3 +89,23 @@ def test_no_gpu_when_one_is_asked_for(tmp_path):
                    "--out", str(tmp_path / "r"))
     assert done.returncode == 2 and "--device cpu" in done.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_demo_moves_aside_a_demo_made_with_other_settings(tmp_path, monkeypatch, capsys):
+    """A runs/demo from before a preset change is kept beside the new demo, not refused (make demo must work)."""
+    import adnkit.cli as cli
+    from adnkit.config import preset
+
+    out = tmp_path / "demo"
+    out.mkdir()
+    old = {**preset("cpu").to_dict(), "image_size": 160}
+    (out / "bench.json").write_text(json.dumps({"base_config": old}, default=str))
+    monkeypatch.setattr(cli, "_bench", lambda *a, **k: 0)
+    assert main(["demo", "--out", str(out)]) == 0
+    kept = [p for p in tmp_path.iterdir() if p.name.startswith("demo-before-")]
+    assert len(kept) == 1 and (kept[0] / "bench.json").exists() and not out.exists()
+    assert "image_size" in capsys.readouterr().out
+    out.mkdir()  # the same settings again: nothing is moved
+    (out / "bench.json").write_text(json.dumps({"base_config": preset("cpu").to_dict()}, default=str))
+    assert main(["demo", "--out", str(out)]) == 0 and out.exists()
+    assert len([p for p in tmp_path.iterdir() if p.name.startswith("demo-before-")]) == 1
