@@ -145,7 +145,7 @@ def cmd_bench(args) -> int:
 
 def cmd_demo(args) -> int:
     """The README's main job: DifferNet vs SE vs CBAM on the embedded ELPV mono cells (real data, offline) and a
-    synthetic set whose answer is known, at the cpu preset (about 10 minutes on 2 cores)."""
+    synthetic set whose answer is known, at the cpu preset (six runs of a few minutes each on 2 cores)."""
     import time
 
     from adnkit.bench import settings_that_differ
