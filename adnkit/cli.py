@@ -158,7 +158,7 @@ def cmd_demo(args) -> int:
         out.rename(kept)
         print(f"adnkit demo: {out} was made with other settings ({', '.join(differ)}); moved it to {kept}")
     print(f"adnkit demo: {', '.join(DEMO_DATA)} x {', '.join(DEMO_ATTENTIONS)} at preset {args.preset!r} -> {args.out}")
-    return _bench(DEMO_DATA, DEMO_ATTENTIONS, 1, base, Path(args.out), not args.quiet, executor_from_args(args))
+    return _bench(DEMO_DATA, DEMO_ATTENTIONS, 1, base, out, not args.quiet, executor_from_args(args))
 
 
 STUDY_FIXED = (

@@ -2,7 +2,7 @@
 # One paper-preset run at 256 px on a real category, before and after the fast paths of issue 14, on the same
 # machine at the same time (one CPU thread each), so that both see the same load:
 #   before: float32 flow, the per-parameter Adam loop, float32 backbone (the kit before issue 14)
-#   after:  the automatic defaults (bf16 Linear layers on CPUs with native bf16, fused Adam, bf16 backbone passes)
+#   after:  the defaults (bf16 Linear layers on CPUs with native bf16, fused Adam; the backbone stays float32)
 # The recipe is the papers' flow (8 GLOW blocks, 2048-wide subnets, 3 scales) at 256 px, shortened to
 # 4 x 3 epochs with 4 train and 16 test rotations, batch 24, seed 0, 16 cached views per training image (the
 # paper preset's value when issue 14 was filed; the paper preset now draws fresh rotations, 0).

@@ -4,8 +4,8 @@ The sweeps of issue 14 are ordinary benchmarks (the runs, their reuse and their 
 
     adnkit bench --data elpv:mono elpv:poly --attention none --seeds 3 --preset cpu \
         --grid feature_cache_views=0,8,16,64 --executor ray --cpus-per-run 1 --out runs/sweep-cache
-    python benchmarks/sweep_summary.py runs/sweep-cache --field feature_cache_views --baseline 8 \
-        --out benchmarks/results/sweep-cache-cpu.json
+    python benchmarks/sweep_summary.py runs/sweep-cache --field feature_cache_views --baseline 16 \
+        --out benchmarks/results/sweep-cache-cpu-elpv.json
 
 Per dataset and value: runs, mean +- std of auroc_last / auroc_best / auroc_val_selected over seeds, mean
 train / eval / total seconds of a run; and the gain of each value over --baseline, paired on (dataset, category,
