@@ -30,7 +30,7 @@ from adnkit.data.specs import spec_names
 from adnkit.errors import AdnkitError, DataError
 from adnkit.formatting import pm, safe_name
 from adnkit.metrics import BEST_NOTE, MEAN_CATEGORY, SUMMARY_COLUMNS, per_grid_values, summarize, summary_display
-from adnkit.paired import ALL_DATASETS, PAIRED_COLUMNS, paired_gains
+from adnkit.paired import ALL_DATASETS, PAIRED_COLUMNS, paired_gains, verdict_lines
 from adnkit.run import Run
 
 Runner = Callable[[Config, Path], dict]
@@ -340,42 +340,44 @@ def paired_table(results: pd.DataFrame, grid_cols=()) -> pd.DataFrame:
 
 
 # --- terminal output -----------------------------------------------------------------------------------------
-def format_summary(summary: pd.DataFrame) -> str:
-    """A compact text table of a summary (adnkit.metrics.summarize): AUROC in percent, mean +- std over seeds."""
+def format_summary(summary: pd.DataFrame, results: pd.DataFrame | None = None) -> str:
+    """The summary (adnkit.metrics.summarize) as a compact text table: AUROC last and best in percent, mean +- std
+    over seeds, and the gain of the last AUROC over DifferNet. A dataset's "mean" rows are left out when it has one
+    category (they would repeat it); with `results`, a one-seed cell shows its run's 95% test-set interval."""
     if summary is None or summary.empty:
         return "No finished runs to summarise."
-    table = summary_display(summary, pm)
+    one_category = summary.groupby("dataset")["category"].transform(lambda c: c[c != MEAN_CATEGORY].nunique() == 1)
+    summary = summary[~(one_category & (summary["category"] == MEAN_CATEGORY))].reset_index(drop=True)
+    table = summary_display(summary, pm, gains=("last",), gain_label="gain {} (points)",
+                            columns=("auroc_last", "auroc_best"))
+    intervals = _run_intervals(results)
+    if intervals:
+        keys = zip(summary["dataset"], summary["category"], summary["attention"], summary["n_seeds"], strict=True)
+        table["AUROC last (%)"] = [text + intervals.get((d, c, a), "") if n == 1 else text
+                                   for text, (d, c, a, n) in zip(table["AUROC last (%)"], keys, strict=True)]
     lines = [
-        "Image AUROC, mean +- std over seeds",
+        "Image AUROC (%), mean +- std over seeds; [95% test-set interval] for a single run",
         table.to_string(index=False),
-        "last = after the final epoch; " + BEST_NOTE.split(";")[0] + "; val-selected = at the lowest "
-        "validation loss (no test labels).",
-        "gain = variant minus attention 'none', per seed on the seeds both ran; 'mean' rows average the categories.",
+        "last = the final model; " + BEST_NOTE.split(";")[0] + " (optimistic); gain = minus DifferNet, same seeds.",
     ]
     return "\n".join(lines)
 
 
-def format_intervals(results: pd.DataFrame) -> str:
-    """One line per finished run: its last AUROC with the 95% bootstrap interval of the test set (a single
-    seed's number, and how far another test set of the same size could move it)."""
+def _run_intervals(results: pd.DataFrame | None) -> dict:
+    """(dataset, category, attention) -> " [low, high]" of a run's auroc_last_ci, for one-run cells."""
+    if results is None or "auroc_last_ci" not in results:
+        return {}
     ok = results[results["status"] == "ok"] if "status" in results else results
-    if ok.empty or "auroc_last_ci" not in ok:
-        return ""
-    lines = ["AUROC last per run, with its 95% bootstrap interval (test-set noise; other seeds move it too):"]
+    out = {}
     for row in ok.itertuples():
         low, high = json.loads(row.auroc_last_ci) if isinstance(row.auroc_last_ci, str) else (math.nan, math.nan)
-        interval = f" [{100 * low:.2f}, {100 * high:.2f}]" if math.isfinite(low) else ""
-        lines.append(f"- {row.dataset}/{row.category} {row.attention} seed {row.seed}: "
-                     f"{100 * row.auroc_last:.2f}{interval}")
-    return "\n".join(lines)
+        if math.isfinite(low):
+            out[(row.dataset, row.category, row.attention)] = f" [{100 * low:.1f}, {100 * high:.1f}]"
+    return out
 
 
 def format_paired(paired: pd.DataFrame) -> str:
-    """The paired comparisons (adnkit.paired.paired_gains) as one sentence per variant, dataset and metric:
-    is each gain over DifferNet distinguishable from zero? The all-datasets rows only when there are several."""
-    if paired is None or paired.empty:
-        return "No paired comparisons (they need attention 'none' and another variant on the same seeds)."
-    several = paired["dataset"].nunique() > 2  # each dataset's rows plus the all-datasets rows
-    rows = paired if several else paired[paired["dataset"] != ALL_DATASETS]
-    return "\n".join(["Is the difference real? (gain over DifferNet, paired by category and seed)",
-                      *(f"- {s}" for s in rows["sentence"])])
+    """Is each variant's gain over DifferNet real? adnkit.paired.verdict_lines for the last AUROC (best and
+    val-selected are in paired.csv and the report)."""
+    return "\n".join(["Is the difference real? (AUROC last; paired by category and seed)",
+                      *(f"- {line}" for line in verdict_lines(paired))])

@@ -105,7 +105,7 @@ def with_pd_options(fn):
 
 def _bench(specs, attentions, seeds: int, base: Config, out: Path, progress: bool, executor=None,
            grid=None) -> int:
-    from adnkit.bench import expand_specs, format_intervals, format_paired, format_summary, paired_table, run_bench
+    from adnkit.bench import expand_specs, format_paired, format_summary, paired_table, run_bench
     from adnkit.grid import bench_grid_columns
     from adnkit.metrics import summarize
     from adnkit.report import write_report
@@ -117,8 +117,7 @@ def _bench(specs, attentions, seeds: int, base: Config, out: Path, progress: boo
     ok = results[results["status"] == "ok"] if "status" in results else results
     if len(ok):
         variant_cols = bench_grid_columns(out)
-        with_pd_options(lambda: print(format_summary(summarize(ok, variant_cols=variant_cols))))
-        print(format_intervals(ok))
+        with_pd_options(lambda: print(format_summary(summarize(ok, variant_cols=variant_cols), ok)))
         print(format_paired(paired_table(ok, variant_cols)))
     failed = len(results) - len(ok)
     if failed:

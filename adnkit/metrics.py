@@ -279,11 +279,13 @@ def auroc_standard_error(auc: float, n_defective: int, n_good: int) -> float:
 
 
 def summary_display(summary: pd.DataFrame, fmt, gains=("best",), gain_label="gain {} vs none (points)",
-                    paired: bool = False) -> pd.DataFrame:
-    """The summary as people read it (the terminal's and the report's table): AUROC last / best / val-selected
-    as `fmt(mean, std)` text, the gains named in `gains` as `fmt(mean, std, signed=True)`, any bench --grid
+                    paired: bool = False, columns=("auroc_last", "auroc_best", "auroc_val_selected")) -> pd.DataFrame:
+    """The summary as people read it (the terminal's and the report's table): the AUROCs named in `columns` as
+    `fmt(mean, std)` text, the gains named in `gains` as `fmt(mean, std, signed=True)`, any bench --grid
     columns after attention, and the number of paired seeds when `paired`."""
-    grid_cols = [c for c in summary.columns if c not in SUMMARY_COLUMNS]
+    grid_cols = [c for c in summary.columns if c not in SUMMARY_COLUMNS and not c.startswith("verdict_")]
+    names = {"auroc_last": "AUROC last (%)", "auroc_best": "AUROC best (%)",
+             "auroc_val_selected": "AUROC val-selected (%)"}
 
     def column(name: str, signed: bool = False) -> list[str]:
         means, stds = summary[f"{name}_mean"], summary[f"{name}_std"]
@@ -291,10 +293,8 @@ def summary_display(summary: pd.DataFrame, fmt, gains=("best",), gain_label="gai
 
     table = {"dataset": summary["dataset"], "category": summary["category"], "attention": summary["attention"],
              **{c: summary[c] for c in grid_cols}, "seeds": summary["n_seeds"],
-             "AUROC last (%)": column("auroc_last"), "AUROC best (%)": column("auroc_best"),
-             "AUROC val-selected (%)": column("auroc_val_selected")}
+             **{names[c]: column(c) for c in columns}}
     table.update({gain_label.format(g): column(f"gain_{g}", signed=True) for g in gains})
     if paired:
         table["paired seeds"] = summary["n_paired"]
     return pd.DataFrame(table)
-

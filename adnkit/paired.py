@@ -1,30 +1,35 @@
-"""Is a variant's gain over the baseline real? Paired comparisons over a benchmark's runs.
+"""Is variant A better than baseline B? One answer for bench, study, the report, the notebooks and the docs.
 
 A pair is one (dataset, category, seed) that both the variant and the baseline ran: same test set, same seed,
-so the gain (variant AUROC - baseline AUROC) removes what the two runs share. For every variant, dataset and
-metric (auroc_last, auroc_best and auroc_val_selected, those the results hold), `paired_gains` gives:
+so the gain (variant AUROC - baseline AUROC) removes what the two runs share. `gain_verdict` turns a set of
+pairs into one answer:
 
-- the mean gain and its 95% interval, bootstrapped over the pairs (scipy.stats.bootstrap, percentile method,
-  fixed seed, 1000 resamples by default; NaN with fewer than 2 pairs). The pairs are treated as exchangeable,
-  although pairs of the same category share a test set: with few categories the interval is, if anything,
-  too narrow;
-- win / tie / loss counts, a tie being |gain| < TIE_TOLERANCE (1e-6, i.e. 0.0001 AUROC points: below the
-  resolution 1 / (n_good x n_defective) of any test set under 1000 x 1000 images, so it only absorbs
-  floating-point noise, such as two runs that rank every test image alike);
-- the two-sided Wilcoxon signed-rank p-value where there are at least 6 pairs, NaN otherwise (with 5 pairs or
-  fewer even five wins out of five cannot reach p < 0.05). Ties count as zero differences and are dropped
-  (Wilcoxon's rule). scipy.stats.wilcoxon gives it: exact up to 50 pairs when no two |gains| are equal, else
-  its tie-corrected normal approximation; except when some |gains| are equal (e.g. several pairs at +0.02)
-  and at most 12 are left: then it is the exact distribution of the same statistic (the sum of the ranks of
-  the positive gains) over all 2^n sign flips (scipy.stats.permutation_test), exact with tied ranks too;
-- one sentence: the gain is "distinguishable from zero" when its interval excludes 0.
+- units: pairs of the same category share a test set, so its seeds are not independent evidence about "this
+  kind of data". The seeds of each category are averaged first and the categories are the units; with one
+  category, its seeds are the units and the answer speaks of that category's test set alone;
+- the mean gain (the mean over units: every category weighs the same, as in the papers' dataset means) and its
+  95% Student t-interval over the units (scipy.stats.ttest_1samp's confidence_interval, df = units - 1), from
+  MIN_UNITS units on. Below that there is the mean gain and "too few to tell", never an interval: with two
+  or three units a percentile bootstrap can only return [min, max] of the values (so any set of same-sign
+  gains reads as real), and a t-interval with one degree of freedom is twelve standard errors wide;
+- the verdict: "a gain" when the interval lies above 0, "a loss" when below, "no difference shown" when it
+  holds 0;
+- win / tie / loss counts over the pairs, a tie being |gain| < TIE_TOLERANCE (1e-6, i.e. 0.0001 AUROC points:
+  below the resolution of any test set under 1000 x 1000 images, so it only absorbs floating-point noise).
 
-Each dataset gets its rows, and the pairs of all datasets together a row with dataset "all datasets".
-A variant is defined by the columns `by` (default just attention; bench axes such as attention_site or
-train_attention can be added); the baseline is a named row set, by default attention == "none".
+Why this method: it is calibrated for the question asked. tests/test_verdicts.py simulates benches with
+category effects, seed noise and a known true gain, and docs/benchmarks.md gives the measured false-positive
+and coverage rates.
+
+`paired_gains` applies it per dataset and to the pairs of all datasets together (dataset "all datasets",
+whose units are the (dataset, category) pairs). A variant is defined by the columns `by` (default just
+attention; bench axes such as attention_site or train_attention can be added); the baseline is a named row
+set, by default attention == "none".
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 import pandas as pd
@@ -36,14 +41,15 @@ PAIR_KEY = ["dataset", "category", "seed"]
 METRIC_LABELS = {"auroc_last": "last", "auroc_best": "best", "auroc_val_selected": "val-selected"}
 """The metrics compared, and their names in sentences."""
 TIE_TOLERANCE = 1e-6
-MIN_WILCOXON_PAIRS = 6
-EXACT_TIED_WILCOXON_PAIRS = 12  # 2^12 sign flips: enumerated in well under a second
+MIN_UNITS = 3
+"""Units (categories, or the seeds of a single category) an interval needs; below this: "too few to tell"."""
+CONFIDENCE = 0.95
 ALL_DATASETS = "all datasets"
-DEFAULT_RESAMPLES = 1000
+VERDICTS = ("a gain", "a loss", "no difference shown", "too few to tell", "no pairs")
 
-PAIRED_COLUMNS = ["dataset", "variant", "baseline", "metric", "metric_label", "n_pairs", "gain_mean",
-                  "gain_ci_low", "gain_ci_high", "wins", "ties", "losses", "wilcoxon_p", "distinguishable",
-                  "sentence"]
+PAIRED_COLUMNS = ["dataset", "variant", "baseline", "metric", "metric_label", "n_pairs", "n_units", "unit",
+                  "gain_mean", "gain_ci_low", "gain_ci_high", "wins", "ties", "losses", "verdict",
+                  "distinguishable", "sentence"]
 """Columns of `paired_gains` (the `by` columns follow "variant")."""
 PAIR_COLUMNS = ["dataset", "category", "seed", "variant", "baseline", "metric", "value", "baseline_value", "gain"]
 """Columns of `pair_table` (the `by` columns follow "variant")."""
@@ -118,90 +124,83 @@ def pair_table(results: pd.DataFrame, *, baseline="none", by=("attention",), met
     return pd.concat(rows, ignore_index=True)[columns]
 
 
-# --- statistics of one set of gains -----------------------------------------------------------------------
-def gain_stats(gains, *, n_resamples: int = DEFAULT_RESAMPLES, confidence: float = 0.95, seed: int = 0,
-               tie_tolerance: float = TIE_TOLERANCE) -> dict:
-    """n_pairs, gain_mean, gain_ci_low, gain_ci_high, wins, ties, losses, wilcoxon_p, distinguishable for paired
-    gains (see the module docstring)."""
+# --- the one answer ---------------------------------------------------------------------------------------
+def gain_verdict(gains, categories=None, *, confidence: float = CONFIDENCE,
+                 tie_tolerance: float = TIE_TOLERANCE) -> dict:
+    """Is the mean of these paired gains above or below zero? (see the module docstring)
+
+    gains       one gain per pair (variant minus baseline; NaN pairs are dropped);
+    categories  the category (any hashable) of each pair, or None when all pairs share one category: then the
+                pairs (seeds) are the units, else the per-category mean gains are.
+    Returns n_pairs, n_units, unit ("category" or "seed"), gain_mean (mean over units), gain_ci_low,
+    gain_ci_high (NaN below MIN_UNITS units), wins, ties, losses (over pairs), verdict (one of VERDICTS) and
+    distinguishable (the verdict is a gain or a loss)."""
     g = np.asarray(gains, dtype=float).reshape(-1)
-    g = g[np.isfinite(g)]
-    n = g.size
+    cats = np.zeros(g.size, dtype=int) if categories is None else np.asarray(list(categories)).astype(str)
+    if cats.size != g.size:
+        raise AdnkitError(f"{g.size} gains but {cats.size} categories; give one category per gain")
+    keep = np.isfinite(g)
+    g, cats = np.where(np.abs(g[keep]) < tie_tolerance, 0.0, g[keep]), cats[keep]
+    _, which = np.unique(cats, return_inverse=True)
+    several = which.size > 0 and which.max() > 0
+    units = np.bincount(which, g) / np.bincount(which) if several else g
     nan = float("nan")
-    g = np.where(np.abs(g) < tie_tolerance, 0.0, g)  # floating-point noise is a tie, for Wilcoxon too
-    out = dict(n_pairs=n, gain_mean=float(g.mean()) if n else nan, gain_ci_low=nan, gain_ci_high=nan,
-               wins=int((g > 0).sum()), ties=int((g == 0).sum()), losses=int((g < 0).sum()), wilcoxon_p=nan)
-    if n >= 2:
-        res = sps.bootstrap((g,), np.mean, n_resamples=n_resamples, confidence_level=confidence,
-                            method="percentile", rng=np.random.default_rng(seed))
-        # One value repeated gives that value (up to rounding of the mean): clip into [min, max] of the gains.
-        out["gain_ci_low"] = float(np.clip(res.confidence_interval.low, g.min(), g.max()))
-        out["gain_ci_high"] = float(np.clip(res.confidence_interval.high, g.min(), g.max()))
-    if n >= MIN_WILCOXON_PAIRS:
-        out["wilcoxon_p"] = wilcoxon_p(g)
-    out["distinguishable"] = bool(out["gain_ci_low"] > 0 or out["gain_ci_high"] < 0)
-    return out
+    out = dict(n_pairs=int(g.size), n_units=int(units.size), unit="category" if several else "seed",
+               gain_mean=float(units.mean()) if units.size else nan, gain_ci_low=nan, gain_ci_high=nan,
+               wins=int((g > 0).sum()), ties=int((g == 0).sum()), losses=int((g < 0).sum()))
+    if units.size == 0:
+        return dict(out, verdict="no pairs", distinguishable=False)
+    if units.size < MIN_UNITS:
+        return dict(out, verdict="too few to tell", distinguishable=False)
+    half = _t_quantile(confidence, units.size - 1) * units.std(ddof=1) / np.sqrt(units.size)  # 0: all alike
+    low, high = float(units.mean() - half), float(units.mean() + half)
+    verdict = "a gain" if low > 0 else "a loss" if high < 0 else "no difference shown"
+    return dict(out, gain_ci_low=low, gain_ci_high=high, verdict=verdict,
+                distinguishable=verdict in ("a gain", "a loss"))
 
 
-def wilcoxon_p(gains) -> float:
-    """Two-sided Wilcoxon signed-rank p-value of paired gains (zeros dropped; see the module docstring).
-    1.0 when every gain is zero."""
-    d = np.asarray(gains, dtype=float)
-    d = d[d != 0]
-    if d.size == 0:
-        return 1.0
-    ranks = sps.rankdata(np.abs(d))
-    tied = len(np.unique(ranks)) < d.size
-    if tied and d.size <= EXACT_TIED_WILCOXON_PAIRS:
-        def w_plus(x, axis=-1):  # the signed-rank statistic; sign flips leave |x|, hence the ranks, unchanged
-            return np.sum(np.where(x > 0, ranks, 0.0), axis=axis)
-
-        res = sps.permutation_test((d,), w_plus, permutation_type="samples", vectorized=True, n_resamples=np.inf,
-                                   alternative="two-sided")
-        return float(min(1.0, res.pvalue))
-    method = "exact" if not tied and d.size <= 50 else "asymptotic"  # normal approximation, tie-corrected
-    return float(sps.wilcoxon(d, zero_method="wilcox", method=method).pvalue)
+@functools.lru_cache(maxsize=64)
+def _t_quantile(confidence: float, df: int) -> float:
+    """The two-sided Student t critical value (scipy.stats.t), cached: simulations call gain_verdict often."""
+    return float(sps.t.ppf(0.5 + confidence / 2, df))
 
 
 def _count(n: int, word: str, plural: str | None = None) -> str:
     return f"{n} {word if n == 1 else (plural or word + 's')}"
 
 
+def evidence(stats: dict) -> str:
+    """What the answer rests on: "5 categories (15 pairs)", "3 seeds of one category", "1 pair"."""
+    n, pairs = stats["n_units"], stats["n_pairs"]
+    if stats["unit"] == "category":
+        return f"{_count(n, 'category', 'categories')} ({_count(pairs, 'pair')})"
+    return f"{_count(n, 'seed')} of one category" if n > 1 else _count(pairs, "pair")
+
+
 def gain_sentence(variant: str, baseline: str, metric_label: str, stats: dict, *, dataset: str | None = None,
-                  confidence: float = 0.95) -> str:
-    """One sentence, e.g. "se vs none on elpv (last): +1.20 points [95% CI -0.80, +3.10] over 6 pairs,
-    4 wins / 2 losses, Wilcoxon p = 0.31: not distinguishable from zero." (points = 100 x AUROC)."""
+                  confidence: float = CONFIDENCE) -> str:
+    """One sentence in points (100 x AUROC), e.g. "se vs none on mvtec (last): +1.20 points, 95% interval -0.80
+    to +3.10 over 5 categories (15 pairs), 9 wins / 6 losses: no difference shown." """
     where = f" on {dataset}" if dataset else ""
-    n = stats["n_pairs"]
     head = f"{variant} vs {baseline}{where} ({metric_label}): "
-    if n == 0:
+    if stats["n_pairs"] == 0:
         return head + "no matched pairs, so no comparison."
-    pct = f"{100 * confidence:.3g}%"
     text = head + f"{100 * stats['gain_mean']:+.2f} points"
     if np.isfinite(stats["gain_ci_low"]):
-        text += f" [{pct} CI {100 * stats['gain_ci_low']:+.2f}, {100 * stats['gain_ci_high']:+.2f}]"
-    text += f" over {_count(n, 'pair')}, {_count(stats['wins'], 'win')}"
+        text += (f", {100 * confidence:.3g}% interval {100 * stats['gain_ci_low']:+.2f} to "
+                 f"{100 * stats['gain_ci_high']:+.2f}")
+    text += f" over {evidence(stats)}, {_count(stats['wins'], 'win')}"
     if stats["ties"]:
         text += f" / {_count(stats['ties'], 'tie')}"
-    text += f" / {_count(stats['losses'], 'loss', 'losses')}"
-    if np.isfinite(stats["wilcoxon_p"]):
-        text += f", Wilcoxon p = {stats['wilcoxon_p']:.2g}"
-    else:
-        text += f", no Wilcoxon test (fewer than {MIN_WILCOXON_PAIRS} pairs)"
-    if not np.isfinite(stats["gain_ci_low"]):
-        return text + ": too few pairs to tell."
-    if stats["distinguishable"]:
-        verdict = f"distinguishable from zero (a {'gain' if stats['gain_mean'] > 0 else 'loss'})"
-    else:
-        verdict = "not distinguishable from zero"
-    if n < MIN_WILCOXON_PAIRS:
-        verdict += f", though {n} pairs make a rough interval"
-    return text + f": {verdict}."
+    text += f" / {_count(stats['losses'], 'loss', 'losses')}: {stats['verdict']}"
+    if stats["verdict"] == "too few to tell":
+        text += (f" (an interval needs {MIN_UNITS} categories, or {MIN_UNITS} seeds of one category)")
+    return text + "."
 
 
 # --- the table --------------------------------------------------------------------------------------------
 def paired_gains(results: pd.DataFrame, *, baseline="none", by=("attention",), metrics=None,
-                 n_resamples: int = DEFAULT_RESAMPLES, confidence: float = 0.95, seed: int = 0,
-                 tie_tolerance: float = TIE_TOLERANCE) -> pd.DataFrame:
+                 confidence: float = CONFIDENCE, tie_tolerance: float = TIE_TOLERANCE) -> pd.DataFrame:
     """Paired gains of every variant over the baseline: one row per dataset x variant x metric, then the same
     over all datasets (dataset "all datasets"). See the module docstring.
 
@@ -229,8 +228,8 @@ def paired_gains(results: pd.DataFrame, *, baseline="none", by=("attention",), m
                 cell = scope[(scope["variant"] == variant) & (scope["metric"] == metric)]
                 if cell.empty:
                     continue
-                stats = gain_stats(cell["gain"], n_resamples=n_resamples, confidence=confidence, seed=seed,
-                                   tie_tolerance=tie_tolerance)
+                units = cell["category"] if dataset != ALL_DATASETS else cell["dataset"] + "/" + cell["category"]
+                stats = gain_verdict(cell["gain"], units, confidence=confidence, tie_tolerance=tie_tolerance)
                 first = cell.iloc[0]
                 label = METRIC_LABELS.get(metric, metric)
                 rows.append(dict(dataset=dataset, variant=variant, **{c: first[c] for c in by},
@@ -238,3 +237,28 @@ def paired_gains(results: pd.DataFrame, *, baseline="none", by=("attention",), m
                                  sentence=gain_sentence(variant, first["baseline"], label, stats, dataset=dataset,
                                                         confidence=confidence)))
     return pd.DataFrame(rows, columns=columns)
+
+
+# --- what a person reads -----------------------------------------------------------------------------------
+NO_COMPARISON = "No comparison: it needs attention 'none' and another variant on the same category and seed."
+ONE_SEED = "One seed per variant: no comparison; `--seeds 3` or more for one."
+
+
+def verdict_lines(paired: pd.DataFrame, metric: str = "auroc_last") -> list[str]:
+    """The verdicts as people read them (bench, demo and the report): one line per variant and dataset for
+    `metric` (plus the all-datasets line when there are several datasets), or one line when there is nothing
+    to tell (one seed per variant; too few categories and seeds)."""
+    if paired is None or paired.empty:
+        return [NO_COMPARISON]
+    rows = paired[paired["metric"] == metric] if (paired["metric"] == metric).any() else paired
+    several = rows["dataset"].nunique() > 2  # each dataset's rows plus the all-datasets rows
+    if not several:
+        rows = rows[rows["dataset"] != ALL_DATASETS]
+    if (rows["verdict"].isin(["too few to tell", "no pairs"])).all():
+        one_seed = ((rows["unit"] == "category") & (rows["n_pairs"] == rows["n_units"])) | (rows["n_pairs"] == 1)
+        if one_seed.all():
+            return [ONE_SEED]
+        most = rows.loc[rows["n_units"].idxmax()]
+        return [f"Too few to tell: an interval needs {MIN_UNITS} categories, or {MIN_UNITS} seeds of one category; "
+                f"the most here is {evidence(most)} (--seeds 3, or more categories)."]
+    return list(rows["sentence"])

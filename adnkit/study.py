@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from adnkit.config import Config
+from adnkit.paired import MIN_UNITS, gain_sentence, gain_verdict
 
 BLOCKS = ("se", "cbam")
 SITES = ("relu", "pool")
@@ -44,7 +45,7 @@ STUDY_COLUMNS = [
     "dataset", "category", "variant", "attention", "site", "mode", "n_seeds",
     "auroc_last_mean", "auroc_last_std", "auroc_best_mean", "auroc_best_std",
     "baseline", "n_paired", "gain_last_mean", "gain_last_std", "gain_last_low", "gain_last_high",
-    "gain_best_mean", "gain_best_std", "spread_vs_differnet", "relative_spread_vs_differnet",
+    "verdict", "gain_best_mean", "gain_best_std", "spread_vs_differnet", "relative_spread_vs_differnet",
     "spread_vs_frozen", "near_constant_share",
 ]
 
@@ -149,20 +150,10 @@ def _div(a, b) -> float:
     return a / b if math.isfinite(a) and math.isfinite(b) and b > 0 else float("nan")
 
 
-def _interval(diffs: np.ndarray) -> tuple[float, float]:
-    """95 % t-interval of the mean of paired differences (NaN with fewer than 2)."""
-    if len(diffs) < 2:
-        return float("nan"), float("nan")
-    from scipy import stats
-
-    half = stats.t.ppf(0.975, len(diffs) - 1) * diffs.std(ddof=1) / math.sqrt(len(diffs))
-    return float(diffs.mean() - half), float(diffs.mean() + half)
-
-
 def study_table(runs: pd.DataFrame) -> pd.DataFrame:
     """Per (dataset, category, variant): mean +- std over seeds of the AUROCs, the paired gain over its baseline
-    (DifferNet, or DifferNet + guard for guarded variants; per seed, on seeds both ran; with a 95 % t-interval
-    from 2 seeds on) and the mean spread measures."""
+    (DifferNet, or DifferNet + guard for guarded variants; per seed, on seeds both ran) with its interval and
+    verdict (adnkit.paired.gain_verdict: the seeds of the category are the units) and the mean spread measures."""
     if runs.empty:
         return pd.DataFrame(columns=STUDY_COLUMNS)
     order = {v: i for i, v in enumerate(dict.fromkeys(variant_label(v["attention"], v.get("attention_site", ""),
@@ -189,16 +180,40 @@ def study_table(runs: pd.DataFrame) -> pd.DataFrame:
                 paired = mine.merge(base, left_index=True, right_index=True, suffixes=("", "_base"))
                 d_last = (paired["auroc_last"] - paired["auroc_last_base"]).to_numpy()
                 d_best = (paired["auroc_best"] - paired["auroc_best_base"]).to_numpy()
-                low, high = _interval(d_last)
-                row.update(n_paired=len(paired), gain_last_mean=d_last.mean() if len(d_last) else np.nan,
+                verdict = gain_verdict(d_last)
+                row.update(n_paired=len(paired), gain_last_mean=verdict["gain_mean"],
                            gain_last_std=d_last.std(ddof=1) if len(d_last) > 1 else np.nan,
-                           gain_last_low=low, gain_last_high=high,
+                           gain_last_low=verdict["gain_ci_low"], gain_last_high=verdict["gain_ci_high"],
+                           verdict=verdict["verdict"],
                            gain_best_mean=d_best.mean() if len(d_best) else np.nan,
                            gain_best_std=d_best.std(ddof=1) if len(d_best) > 1 else np.nan)
             else:
                 row.update(n_paired=0)
             out.append(row)
     return pd.DataFrame(out).reindex(columns=STUDY_COLUMNS)
+
+
+def across_categories(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per variant, its gain over its baseline pooled over every (dataset, category) of the study, each category
+    one unit (adnkit.paired.gain_verdict): columns variant, baseline, n_pairs, n_units, gain_mean, gain_ci_low,
+    gain_ci_high, verdict, sentence. Empty with a single category (study_table's rows say it all)."""
+    columns = ["variant", "baseline", "n_pairs", "n_units", "gain_mean", "gain_ci_low", "gain_ci_high", "verdict",
+               "sentence"]
+    if runs.empty or runs[["dataset", "category"]].drop_duplicates().shape[0] < 2:
+        return pd.DataFrame(columns=columns)
+    cell = ["dataset", "category", "seed"]
+    value = runs.groupby([*cell, "variant"], as_index=False)["auroc_last"].mean()
+    rows = []
+    for label in dict.fromkeys(runs["variant"]):
+        if label == DIFFERNET:
+            continue
+        base_label = baseline_of(label, str(runs.loc[runs["variant"] == label, "mode"].iloc[0]))
+        pairs = value[value["variant"] == label].merge(value[value["variant"] == base_label], on=cell,
+                                                       suffixes=("", "_base"))
+        stats = gain_verdict(pairs["auroc_last"] - pairs["auroc_last_base"], pairs["dataset"] + "/" + pairs["category"])
+        rows.append(dict(variant=label, baseline=base_label, **{k: stats[k] for k in columns[2:-1]},
+                         sentence=gain_sentence(label, base_label, "last", stats, dataset="every category")))
+    return pd.DataFrame(rows, columns=columns)
 
 
 # --- the answer in sentences -----------------------------------------------------------------------------------
@@ -213,9 +228,12 @@ def _share(x) -> str:
 def _gain_text(row) -> str:
     text = _pts(row["gain_last_mean"])
     if not pd.isna(row.get("gain_last_low")):
-        text += f" (95% interval {100 * row['gain_last_low']:+.1f} to {100 * row['gain_last_high']:+.1f})"
+        text += (f" (95% interval {100 * row['gain_last_low']:+.1f} to {100 * row['gain_last_high']:+.1f}: "
+                 f"{row['verdict']})")
     elif row.get("n_paired") == 1 and not pd.isna(row["gain_last_mean"]):
         text += " (one seed)"
+    elif not pd.isna(row["gain_last_mean"]):
+        text += f" ({int(row['n_paired'])} seeds: too few to tell)"
     return text
 
 
@@ -271,19 +289,20 @@ def answer(table: pd.DataFrame, preset_name: str = "") -> list[str]:
         variants = cat[cat["variant"] != DIFFERNET].dropna(subset=["gain_last_mean"])
         if not variants.empty:
             best = variants.loc[variants["gain_last_mean"].idxmax()]
-            helped = variants[variants["gain_last_low"] > 0] if variants["gain_last_low"].notna().any() else None
+            with_interval = int(variants["gain_last_low"].notna().sum())
             verdict = (f"The best variant here was {best['variant']} at {_gain_text(best)} over its baseline.")
-            if helped is not None:
-                with_interval = int(variants["gain_last_low"].notna().sum())
-                verdict += (f" {len(helped)} of the {with_interval} variants with an interval beat their baseline "
-                            "with a 95% interval above zero." if len(helped) else
+            if with_interval:
+                helped = int((variants["verdict"] == "a gain").sum())
+                verdict += (f" {helped} of the {with_interval} variants with an interval beat their baseline "
+                            "with a 95% interval above zero." if helped else
                             f" None of the {with_interval} variants with an interval beat its baseline with a 95% "
                             "interval above zero.")
                 if with_interval < len(variants):
-                    verdict += (f" {len(variants) - with_interval} ran on one seed (no interval): their gains are "
-                                "single differences.")
-            elif seeds < 2:
-                verdict += " With one seed there is no interval; run --seeds 3 before trusting a difference."
+                    verdict += (f" {len(variants) - with_interval} ran on fewer than {MIN_UNITS} seeds (no "
+                                "interval): their gains are too few to tell.")
+            else:
+                verdict += (f" With fewer than {MIN_UNITS} seeds there is no interval; run --seeds 3 before trusting "
+                            "a difference.")
             s.append(verdict)
         paragraphs.append(" ".join(s))
     return paragraphs
@@ -350,6 +369,9 @@ def run_study(specs: Iterable[str], seeds: Iterable[int], base_cfg: Config, out_
     table.to_csv(out_dir / "study.csv", index=False)
     runs.to_csv(out_dir / "study_runs.csv", index=False)
     paragraphs = answer(table, preset_name)
+    pooled = across_categories(runs)
+    if not pooled.empty:
+        paragraphs.append("Across categories (each category one unit): " + " ".join(pooled["sentence"]))
     (out_dir / "study.txt").write_text("What attention does here\n\n" + "\n\n".join(paragraphs) + "\n")
     write_report(
         out_dir, extra_sections=[("study", "What attention does here", _section_html(table, runs, paragraphs))]

@@ -299,8 +299,9 @@ def time_memory_bars(results: pd.DataFrame, title: str = "Speed and memory per r
 
 def gain_intervals(paired: pd.DataFrame, pairs: pd.DataFrame | None = None,
                    title: str = "Is the difference real? Gain over DifferNet with 95% intervals") -> go.Figure:
-    """Each variant's mean paired gain (points) with its bootstrap interval, one row per variant and metric
-    (last, best, val-selected), and the single pairs (category, seed) as small dots behind it.
+    """Each variant's mean paired gain (points) with its 95% interval (adnkit.paired.gain_verdict; none below
+    its minimum of units), one row per variant and metric (last, best, val-selected), and the single pairs
+    (category, seed) as small dots behind it.
 
     `paired` is adnkit.paired.paired_gains' table (the "all datasets" rows are used when there are several
     datasets, else the dataset's own); `pairs` is adnkit.paired.pair_table's (optional)."""

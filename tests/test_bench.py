@@ -171,8 +171,9 @@ def test_format_summary(tmp_path, base):
     text = format_summary(summary)
     row = summary[(summary.category == "toyb") & (summary.attention == "se")].iloc[0]
     assert f"{100 * row.auroc_best_mean:.2f} +- {100 * row.auroc_best_std:.2f}" in text
-    assert f"{100 * row.gain_best_mean:+.2f}" in text
+    assert f"{100 * row.gain_last_mean:+.2f}" in text
     assert "best = max over evaluations on the test set, as in the papers" in text
+    assert not [line for line in text.splitlines() if line.split()[1:2] == ["mean"]]  # one category: no mean row
     assert "AUROC last (%)" in text and "AUROC best (%)" in text
     assert format_summary(summary.iloc[:0]).startswith("No finished runs")
 
@@ -221,7 +222,8 @@ def test_paired_gains_are_written_and_printed(tmp_path, base):
                         progress=False)
     paired = pd.read_csv(tmp_path / "paired.csv")
     last = paired[(paired.variant == "se") & (paired.metric == "auroc_last")].iloc[0]
-    assert last.n_pairs == 6 and np.isfinite(last.wilcoxon_p)
+    assert last.n_pairs == 6 and last.n_units == 6 and last.unit == "seed"  # one category: its seeds are the units
+    assert np.isfinite(last.gain_ci_low) and last.verdict in ("a gain", "a loss", "no difference shown")
     ok = results[results.status == "ok"]
     gains = (
         ok[ok.attention == "se"].set_index("seed").auroc_last - ok[ok.attention == "none"].set_index("seed").auroc_last
@@ -230,10 +232,11 @@ def test_paired_gains_are_written_and_printed(tmp_path, base):
     assert last.wins + last.ties + last.losses == 6 and last.wins == int((gains > 1e-6).sum())
     summary = pd.read_csv(tmp_path / "summary.csv")
     verdict = summary[(summary.category == "mean") & (summary.attention == "se")]["verdict_last"].item()
-    assert verdict == last.sentence and "distinguishable from zero" in verdict
+    assert verdict == last.sentence and last.verdict in verdict
     text = format_paired(paired_gains(results))
     assert text.startswith("Is the difference real?") and "se vs none on synthetic (last)" in text
-    assert "distinguishable from zero" in text and "over 6 pairs" in text
+    assert text.splitlines()[1] == f"- {last.sentence}" and "over 6 seeds of one category" in text
+    assert len(text.splitlines()) == 2  # one line per variant: the last AUROC's verdict
 
 
 def test_paired_gains_per_grid_combination(tmp_path, base):
@@ -253,14 +256,17 @@ def test_paired_gains_per_grid_combination(tmp_path, base):
     assert list(paired_table(results, ["attention_site"])["variant"].unique())[:1] == ["se attention_site=relu"]
 
 
-def test_format_intervals_prints_each_runs_bootstrap_interval(tmp_path, base):
-    from adnkit.bench import format_intervals
+def test_one_run_cells_show_their_bootstrap_interval_and_no_comparison(tmp_path, base):
+    from adnkit.bench import format_paired, paired_table
 
     def with_ci(cfg, run_dir):
         metrics = write_fake_run(cfg, run_dir) | {"auroc_last_ci": [0.61, 0.83]}
         Run(run_dir).write_metrics(metrics)
         return metrics
 
-    results = run_bench(["synthetic:toya"], ["none"], [0], base, tmp_path, runner=with_ci, progress=False)
-    text = format_intervals(results)
-    assert text.splitlines()[1] == f"- synthetic/toya none seed 0: {100 * results.auroc_last[0]:.2f} [61.00, 83.00]"
+    results = run_bench(["synthetic:toya"], ["none", "se"], [0], base, tmp_path, runner=with_ci, progress=False)
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    text = format_summary(summary, results)
+    assert f"{100 * results.auroc_last[0]:.2f} [61.0, 83.0]" in text
+    assert format_paired(paired_table(results)).splitlines()[1] == (
+        "- One seed per variant: no comparison; `--seeds 3` or more for one.")

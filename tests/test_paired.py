@@ -1,15 +1,14 @@
-"""Paired comparisons on results tables with known answers: constant gains, a hand-enumerated Wilcoxon
-p-value, matching of (dataset, category, seed), the 'all datasets' rows, extra variant columns, errors."""
+"""Paired comparisons on results tables with known answers: constant gains, too few units, matching of
+(dataset, category, seed), the 'all datasets' rows, extra variant columns, errors. The verdict's calibration is
+tests/test_verdicts.py."""
 
-import itertools
 import math
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from adnkit.errors import AdnkitError
-from adnkit.paired import ALL_DATASETS, PAIRED_COLUMNS, gain_stats, pair_table, paired_gains
+from adnkit.paired import ALL_DATASETS, PAIRED_COLUMNS, gain_verdict, pair_table, paired_gains
 
 
 def results(gains, dataset="mvtec", categories=("bottle", "cable"), variant="se", base=0.8, **extra):
@@ -24,56 +23,46 @@ def results(gains, dataset="mvtec", categories=("bottle", "cable"), variant="se"
 
 
 def test_constant_gain_known_answer():
-    table = paired_gains(results([0.02] * 6))
+    table = paired_gains(results([0.02] * 6, categories=("bottle", "cable", "grid")))
     row = table[(table.dataset == "mvtec") & (table.metric == "auroc_last")].iloc[0]
-    assert row.n_pairs == 6 and row.gain_mean == pytest.approx(0.02)
+    assert row.n_pairs == 6 and row.n_units == 3 and row.unit == "category" and row.gain_mean == pytest.approx(0.02)
     assert row.gain_ci_low == pytest.approx(0.02) and row.gain_ci_high == pytest.approx(0.02)
     assert (row.wins, row.ties, row.losses) == (6, 0, 0)
-    assert row.wilcoxon_p == pytest.approx(0.03125)  # exact two-sided, n = 6: 2 / 2^6
-    assert bool(row.distinguishable)
-    assert row.sentence == ("se vs none on mvtec (last): +2.00 points [95% CI +2.00, +2.00] over 6 pairs, "
-                            "6 wins / 0 losses, Wilcoxon p = 0.031: distinguishable from zero (a gain).")
+    assert bool(row.distinguishable) and row.verdict == "a gain"
+    assert row.sentence == ("se vs none on mvtec (last): +2.00 points, 95% interval +2.00 to +2.00 over 3 categories "
+                            "(6 pairs), 6 wins / 0 losses: a gain.")
     assert list(table.columns) == PAIRED_COLUMNS[:2] + ["attention"] + PAIRED_COLUMNS[2:]
     assert table.metric.tolist() == ["auroc_last", "auroc_best"] * 2
     assert table.dataset.tolist() == ["mvtec", "mvtec", ALL_DATASETS, ALL_DATASETS]
 
 
-def test_wilcoxon_p_against_enumerated_sign_flips_with_ties_and_a_zero():
-    gains = np.array([0.01, -0.01, 0.02, -0.02, 0.03, 0.0, 0.04, 0.02])
-    s = gain_stats(gains)
-    assert (s["wins"], s["ties"], s["losses"], s["n_pairs"]) == (5, 1, 2, 8)
-    assert s["gain_mean"] == pytest.approx(gains.mean())
-    # Reference: the zero is dropped (Wilcoxon's rule), |gains| ranked with ties averaged, and the statistic
-    # W+ compared with all 2^7 equally likely sign patterns.
-    d = gains[gains != 0]
-    ranks = pd.Series(np.abs(d)).rank().to_numpy()
-    observed = ranks[d > 0].sum()
-    centre = ranks.sum() / 2
-    flips = [
-        sum(r for r, sign in zip(ranks, signs, strict=True) if sign)
-        for signs in itertools.product((0, 1), repeat=d.size)
-    ]
-    reference = np.mean([abs(w - centre) >= abs(observed - centre) - 1e-12 for w in flips])
-    assert s["wilcoxon_p"] == pytest.approx(reference)
-    assert s["gain_ci_low"] < s["gain_mean"] < s["gain_ci_high"]
+def test_seeds_of_two_categories_are_too_few_to_tell():
+    """Six same-sign pairs from two categories are two units: the mean gain, no interval, no verdict."""
+    table = paired_gains(results([0.02, 0.03, 0.01, 0.02, 0.04, 0.03]))
+    row = table[(table.dataset == "mvtec") & (table.metric == "auroc_last")].iloc[0]
+    assert row.n_pairs == 6 and row.n_units == 2 and math.isnan(row.gain_ci_low) and not row.distinguishable
+    assert row.verdict == "too few to tell"
+    assert row.sentence == ("se vs none on mvtec (last): +2.50 points over 2 categories (6 pairs), 6 wins / 0 losses: "
+                            "too few to tell (an interval needs 3 categories, or 3 seeds of one category).")
 
 
 def test_not_distinguishable_and_few_pairs():
-    mixed = paired_gains(results([0.02, -0.03, 0.01, -0.01, 0.02, -0.02]))
+    mixed = paired_gains(results([0.02, -0.03, 0.01, -0.01, 0.02, -0.02], categories=("a", "b", "c")))
     row = mixed[(mixed.dataset == "mvtec") & (mixed.metric == "auroc_last")].iloc[0]
     assert row.gain_ci_low < 0 < row.gain_ci_high and not row.distinguishable
-    assert row.sentence.endswith(": not distinguishable from zero.") and "3 wins / 3 losses" in row.sentence
-    few = gain_stats([0.02, 0.03, 0.01, 0.02])
-    assert math.isnan(few["wilcoxon_p"]) and few["n_pairs"] == 4  # fewer than 6 pairs: no Wilcoxon test
+    assert row.sentence.endswith(": no difference shown.") and "3 wins / 3 losses" in row.sentence
+    few = gain_verdict([0.02, 0.03])
+    assert few["n_pairs"] == 2 and few["verdict"] == "too few to tell" and math.isnan(few["gain_ci_high"])
     one = paired_gains(results([0.05], categories=("bottle",)))
-    assert one.sentence.iloc[0].endswith("no Wilcoxon test (fewer than 6 pairs): too few pairs to tell.")
+    assert one.sentence.iloc[0] == ("se vs none on mvtec (last): +5.00 points over 1 pair, 1 win / 0 losses: "
+                                    "too few to tell (an interval needs 3 categories, or 3 seeds of one category).")
     assert math.isnan(one.gain_ci_low.iloc[0]) and not one.distinguishable.iloc[0]
 
 
 def test_ties_are_counted_within_the_tolerance():
-    s = gain_stats([0.0, 1e-9, -1e-9, 0.01, 0.02, 0.03])
+    s = gain_verdict([0.0, 1e-9, -1e-9, 0.01, 0.02, 0.03])
     assert (s["wins"], s["ties"], s["losses"]) == (3, 3, 0)
-    assert gain_stats([0.0] * 6)["wilcoxon_p"] == 1.0
+    assert gain_verdict([0.0] * 6)["verdict"] == "no difference shown"
     ties = paired_gains(results([0.0, 0.0, 0.01, 0.02, -0.01, 0.0]))
     assert "2 wins / 3 ties / 1 loss" in ties.sentence.iloc[0]
 
@@ -101,8 +90,9 @@ def test_all_datasets_row_pools_pairs_and_val_selected_is_used_when_present():
     assert list(dict.fromkeys(table.dataset)) == ["mvtec", "elpv", ALL_DATASETS]
     assert list(dict.fromkeys(table.metric_label)) == ["last", "best", "val-selected"]
     pooled = table[(table.dataset == ALL_DATASETS) & (table.metric == "auroc_val_selected")].iloc[0]
-    assert pooled.n_pairs == 10 and pooled.gain_mean == pytest.approx((6 * 0.02 + 4 * 0.04) / 10)
-    assert "(val-selected)" in pooled.sentence and "over 10 pairs" in pooled.sentence
+    # The units of the pooled row are the 4 (dataset, category) pairs, each the mean of its seeds.
+    assert pooled.n_pairs == 10 and pooled.n_units == 4 and pooled.gain_mean == pytest.approx((2 * 0.02 + 2 * 0.04) / 4)
+    assert "(val-selected)" in pooled.sentence and "over 4 categories (10 pairs)" in pooled.sentence
 
 
 def test_extra_variant_columns_and_a_named_baseline():

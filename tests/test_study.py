@@ -33,25 +33,26 @@ def test_the_variants_are_the_paired_ablation():
 
 def test_study_end_to_end_with_a_fake_runner(tmp_path):
     runner = FakeRunner()
-    table = run_study(["synthetic:toy"], [0, 1], preset("ci"), tmp_path, runner=runner, progress=False,
+    table = run_study(["synthetic:toy"], [0, 1, 2], preset("ci"), tmp_path, runner=runner, progress=False,
                       preset_name="ci", spread_fn=fake_spread)
-    assert len(runner.calls) == 28
-    assert len(table) == 14 and table["n_seeds"].eq(2).all()
+    assert len(runner.calls) == 42
+    assert len(table) == 14 and table["n_seeds"].eq(3).all()
     assert (
         tmp_path / "runs" / "synthetic-toy-cbam-attention_site_pool-train_attention_true-embedding_norm_batch-seed1"
     ).is_dir()
     rows = table.set_index("variant")
     assert rows.loc["CBAM pool trained", "spread_vs_differnet"] == pytest.approx(0.1)
     assert rows.loc["CBAM pool trained+guard", "baseline"] == "DifferNet+guard"
-    assert rows.loc["SE relu frozen", "baseline"] == "DifferNet" and rows.loc["SE relu frozen", "n_paired"] == 2
+    assert rows.loc["SE relu frozen", "baseline"] == "DifferNet" and rows.loc["SE relu frozen", "n_paired"] == 3
     # Paired gain: the fake runner's scores depend on the seed and the name, so gains are real differences.
     runs = pd.read_csv(tmp_path / "study_runs.csv")
     se = runs[runs["variant"] == "SE relu frozen"].set_index("seed")["auroc_last"]
     dn = runs[runs["variant"] == "DifferNet"].set_index("seed")["auroc_last"]
     assert rows.loc["SE relu frozen", "gain_last_mean"] == pytest.approx((se - dn).mean())
     assert rows.loc["SE relu frozen", "gain_last_low"] <= rows.loc["SE relu frozen", "gain_last_mean"]
+    assert rows.loc["SE relu frozen", "verdict"] in ("a gain", "a loss", "no difference shown")
     text = (tmp_path / "study.txt").read_text()
-    assert "At the ci preset on synthetic toy (2 seeds" in text
+    assert "At the ci preset on synthetic toy (3 seeds" in text
     assert (
         "CBAM after the max-pools" in text
         and "collapsed: its embedding's spread fell to 10% of the frozen block's" in text
