@@ -27,7 +27,7 @@ from pathlib import Path
 
 import onnxruntime as ort
 import torch
-from jsonout import emit
+from jsonout import emit, require
 from test_time import best_of
 
 from adnkit.config import preset
@@ -109,6 +109,11 @@ def bench_preset(name: str, attention: str, n_images: int, batches: list[int], t
                 continue
             chunks = [images[i:i + batch] for i in range(0, len(paths) - len(paths) % batch, batch)]
             n = sum(len(c) for c in chunks)
+            with torch.no_grad():
+                scored = [len(score_images(model, c)) for c in chunks], [
+                    len(session.run(None, {"images": c.numpy()})[0]) for c in chunks]
+            require(n > 0 and all(sum(k) == n for k in scored),
+                    f"{name}, batch {batch}: PyTorch / onnxruntime scored {[sum(k) for k in scored]} of {n} images")
             with torch.no_grad():
                 row["pytorch_images_per_s"] = round(n / timed(lambda c: score_images(model, c), chunks, repeats), 3)
                 arrays = [c.numpy() for c in chunks]

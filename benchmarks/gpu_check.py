@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from jsonout import emit  # noqa: E402 - benchmarks/ is on sys.path when a script runs
+from jsonout import emit, finite, require  # noqa: E402 - benchmarks/ is on sys.path when a script runs
 from profile_step import path_settings, profile_path  # noqa: E402  (benchmarks/ is not a package)
 
 from adnkit.config import preset  # noqa: E402
@@ -105,6 +105,8 @@ def scoring_timings(base, device: torch.device, n_images: int, repeats: int, com
                     scores = model.view_scores(z).view(n_images, len(angles)).mean(dim=1).cpu()
                     _sync(device)
                     times.append(time.perf_counter() - t0)
+            require(scores.numel() == n_images and bool(torch.isfinite(scores).all()),
+                    f"scoring {name}: {scores.numel()} of {n_images} images got a finite score")
             entry = dict(first_s=times[0], best_s=min(times[1:]), images_per_s=n_images / min(times[1:]))
             if reference is None:
                 reference = scores
@@ -124,6 +126,9 @@ def short_run(base, data_root: str, max_train_images: int) -> dict:
         t0 = time.perf_counter()
         metrics = run_training(cfg, Path(tmp) / "run", progress=False)
         metrics["wall_s"] = time.perf_counter() - t0
+    require(metrics["n_train"] > 0 and metrics["n_test"] > 0 and finite(metrics["auroc_last"]),
+            f"the short run trained on {metrics['n_train']} and scored {metrics['n_test']} images "
+            f"(AUROC {metrics['auroc_last']})")
     return metrics
 
 

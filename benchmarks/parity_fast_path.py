@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 import torch
-from jsonout import emit
+from jsonout import emit, finite, require
 
 from adnkit.config import preset
 from adnkit.train import run_training
@@ -43,6 +43,8 @@ def main(argv=None) -> int:
                 cfg = preset(args.preset, data=args.data, data_root=args.data_root, seed=seed,
                              max_train_images=args.max_train_images, **settings)
                 m = run_training(cfg, Path(tmp) / f"{name}-{seed}", progress=False)
+                require(m["n_test"] > 0 and finite(m["auroc_last"]),
+                        f"{name} seed {seed}: {m['n_test']} test images, AUROC {m['auroc_last']}")
                 row[name] = {k: m[k] for k in ("auroc_last", "auroc_best", "train_seconds", "eval_seconds",
                                                "fast_path", "n_train", "n_test")}
                 print(json.dumps({name: row[name], "seed": seed}), file=sys.stderr, flush=True)

@@ -8,7 +8,10 @@ A step of adnkit's training loop (adnkit.train._epoch_cached) on a preset's flow
 Paths: "fp32-plain" (float32 Linear layers, the per-parameter Adam loop: the kit before issue 14), the single
 changes "fp32-<impl>" and "bf16-plain", and "fast" (what Config's automatic defaults resolve to on this
 device, adnkit.fastpath.setup); with --compile also "fast-compiled" (its compile time reported apart).
-The embeddings are random rows: a step's cost does not depend on their values. All paths are built at once
+The embeddings are random rows: a step's cost does not depend on their values. The pool holds
+max(feature_cache_views, train_transforms) views per image, so a preset that draws fresh rotations every step
+(feature_cache_views 0, the paper recipe) is timed too: its flow step is the same, and the backbone passes such a
+step also makes are not in this profile (benchmarks/test_time.py times the backbone). All paths are built at once
 (about 3 GB each at the paper preset: weights, gradients, Adam's two moments), each runs a warm-up step (Adam
 allocates its state), then --repeats rounds of one step per path in turn, so that on a shared machine every
 path sees the same load; the fastest step of each path is reported with its phases, as seconds and shares.
@@ -30,7 +33,7 @@ import sys
 import time
 
 import torch
-from jsonout import emit
+from jsonout import emit, finite, require
 from test_time import best_of  # noqa: E402 - benchmarks/ is on sys.path when a script runs
 
 from adnkit import fastpath
@@ -67,7 +70,8 @@ class PathRun:
         self.model = DifferNet(cfg, progress=False).to(device)
         self.optimizer, self.record = fastpath.setup(self.model, cfg, device)
         self.gen = torch.Generator().manual_seed(seed)
-        self.pool = torch.randn(pool_images, cfg.feature_cache_views, cfg.embedding_dim, generator=self.gen)
+        self.pool_views = max(cfg.feature_cache_views, cfg.train_transforms)
+        self.pool = torch.randn(pool_images, self.pool_views, cfg.embedding_dim, generator=self.gen)
         self.model.train()
         self.steps: list[dict] = []
         self.first_step_s = None
@@ -76,10 +80,11 @@ class PathRun:
         cfg, device, model, optimizer = self.cfg, self.device, self.model, self.optimizer
         t0 = time.perf_counter()
         idx = torch.randperm(len(self.pool), generator=self.gen)[:cfg.batch_size]
-        pick = torch.rand(len(idx), cfg.feature_cache_views, generator=self.gen).argsort(dim=1)[
-            :, : cfg.train_transforms
-        ]
+        pick = torch.rand(len(idx), self.pool_views, generator=self.gen).argsort(dim=1)[:, : cfg.train_transforms]
         rows = self.pool[idx[:, None], pick].reshape(-1, cfg.embedding_dim).to(device)
+        require(rows.shape[0] == cfg.batch_size * cfg.train_transforms,
+                f"a step drew {rows.shape[0]} rows, not batch_size x train_transforms = "
+                f"{cfg.batch_size * cfg.train_transforms} (pool of {len(self.pool)} images x {self.pool_views} views)")
         _sync(device)
         t1 = time.perf_counter()
         z, log_jac_det = model.flow_forward(rows)
@@ -101,11 +106,14 @@ class PathRun:
 
     def summary(self) -> dict:
         steps = self.steps
+        require(len(steps) > 0, "no timed step (repeats must be at least 1)")
+        require(finite(self.last_loss), f"the last step's loss is {self.last_loss}")
         best = min(steps, key=lambda t: sum(t.values()))
         total = sum(best.values())
         result = dict(
             fast_path=fastpath.describe(self.record),
             flow_parameters=count_parameters(self.model.flow),
+            rows_per_step=self.cfg.batch_size * self.cfg.train_transforms,
             step_s=total,
             phases_s=best,
             shares={k: v / total for k, v in best.items()},
@@ -204,6 +212,10 @@ def main(argv=None) -> int:
         cpu_capability=torch.backends.cpu.get_cpu_capability(), cpu_native_bf16=fastpath.cpu_has_bf16(),
         gpu=torch.cuda.get_device_name(device) if device.type == "cuda" else None,
         rows_per_step=base.batch_size * base.train_transforms, embedding_dim=base.embedding_dim,
+        feature_cache_views=base.feature_cache_views,
+        measures=("one training step of the flow on random embedding rows (rows_per_step x embedding_dim): data "
+                  "gather, forward + loss, backward, optimiser; not the backbone, which a step at fresh rotations "
+                  "(feature_cache_views 0) also runs"),
         flow=dict(blocks=base.flow_blocks, hidden=base.flow_hidden, hidden_layers=base.flow_hidden_layers),
         repeats=args.repeats, runs=[],
     )

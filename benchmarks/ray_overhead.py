@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from jsonout import emit
+from jsonout import emit, require
 
 from adnkit.bench import run_bench
 from adnkit.config import preset
@@ -40,7 +40,10 @@ def timed_bench(args, base, out: Path, executor) -> tuple[float, pd.DataFrame]:
     t0 = time.perf_counter()
     results = run_bench([args.data], args.variants, list(range(args.seeds)), base, out, progress=False,
                         executor=executor)
-    return time.perf_counter() - t0, results
+    seconds = time.perf_counter() - t0
+    done = int((results["status"] == "ok").sum())
+    require(done == len(results) > 0, f"{type(executor).__name__}: {done} of {len(results)} cells finished")
+    return seconds, results
 
 
 def same_metrics(a: pd.DataFrame, b: pd.DataFrame) -> bool:

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 import torch
-from jsonout import emit
+from jsonout import emit, finite, require
 from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode
 from torchvision import transforms
@@ -109,15 +109,19 @@ def plain_test(model: DifferNet, paths: list[Path], cfg, device) -> float:
     angles = [k * 360.0 / cfg.test_transforms for k in range(cfg.test_transforms)]
     model.eval()
     t0 = time.perf_counter()
+    scores = []
     for path in paths:
         views = []
         for a in angles:
             with Image.open(path) as img:
                 views.append(post(resize(img.convert("RGB")).rotate(a)))
         z, _ = model(torch.stack(views).to(device))
-        model.view_scores(z).mean()
+        scores.append(float(model.view_scores(z).mean()))
     _sync(device)
-    return time.perf_counter() - t0
+    seconds = time.perf_counter() - t0
+    require(len(scores) == len(paths) > 0 and all(finite(v) for v in scores),
+            f"the plain loop scored {len(scores)} of {len(paths)} test images, or gave non-finite scores")
+    return seconds
 
 
 def measure(variant: str, preset_name: str, data_spec: str, data_root: str, n_train: int, device: str) -> dict:
@@ -127,6 +131,8 @@ def measure(variant: str, preset_name: str, data_spec: str, data_root: str, n_tr
     with tempfile.TemporaryDirectory() as tmp:
         metrics = run_training(cfg, Path(tmp) / "run", progress=False)
     split = load_split(cfg)
+    require(metrics["n_test"] == len(split.test) > 0 and finite(metrics["auroc_last"]),
+            f"adnkit scored {metrics['n_test']} of {len(split.test)} test images (AUROC {metrics['auroc_last']})")
     model = DifferNet(cfg, progress=False).to(dev)
     train_paths = [s.path for s in split.train]
     test_paths = [s.path for s in split.test]

@@ -9,7 +9,9 @@ The sweeps of issue 14 are ordinary benchmarks (the runs, their reuse and their 
 
 Per dataset and value: runs, mean +- std of auroc_last / auroc_best / auroc_val_selected over seeds, mean
 train / eval / total seconds of a run; and the gain of each value over --baseline, paired on (dataset, category,
-seed), with its 95% bootstrap interval (adnkit.paired.paired_gains), per dataset and over all datasets. Several
+seed), with its interval and verdict (adnkit.paired.paired_gains: the categories, or one category's seeds, are
+the units), per dataset and over all datasets, and every single pair (so that a verdict can be recomputed from
+the JSON alone). Several
 bench folders may be given (e.g. one per scales value); their rows are pooled; a field a folder held fixed is
 read from its bench.json. --field may name several columns (image_size scales), and --baseline then gives one
 value per column. Prints one JSON document.
@@ -26,7 +28,7 @@ import pandas as pd
 from jsonout import emit
 
 from adnkit.metrics import summarize
-from adnkit.paired import ALL_DATASETS, paired_gains
+from adnkit.paired import ALL_DATASETS, pair_table, paired_gains
 
 METRICS = ("auroc_last", "auroc_best", "auroc_val_selected")
 COST = ("train_seconds", "eval_seconds", "total_seconds", "peak_rss_mb")
@@ -76,11 +78,13 @@ def main(argv=None) -> int:
     table = read_results(args.folders, args.field)
     baseline = dict(zip(args.field, args.baseline, strict=True))
     gains = paired_gains(table, baseline=baseline, by=args.field, metrics=list(METRICS))
-    keep = ["dataset", *args.field, "metric", "n_pairs", "gain_mean", "gain_ci_low", "gain_ci_high", "wins", "ties",
-            "losses", "sentence"]
+    keep = ["dataset", *args.field, "metric", "n_pairs", "n_units", "unit", "gain_mean", "gain_ci_low",
+            "gain_ci_high", "wins", "ties", "losses", "verdict", "sentence"]
+    pairs = pair_table(table, baseline=baseline, by=args.field, metrics=list(METRICS))
     result = dict(benchmark="sweep_summary", folders=args.folders, fields=args.field, baseline=baseline,
                   n_runs=len(table), per_value=per_value(table, args.field),
                   paired_vs_baseline=gains[keep].to_dict(orient="records"),
+                  pairs=pairs.drop(columns=["variant", "baseline"]).to_dict(orient="records"),
                   all_datasets_label=ALL_DATASETS)
     emit(result, args.out)
     return 0

@@ -23,7 +23,7 @@ import sys
 import time
 
 import torch
-from jsonout import emit
+from jsonout import emit, require
 
 from adnkit import fastpath
 from adnkit.config import preset
@@ -61,6 +61,7 @@ def main(argv=None) -> int:
     split = load_split(cfg)
     image = ImageDataset(split.test, cfg.image_size)[0][0][None]
     angles = fixed_angles(cfg.test_transforms)[:args.views]
+    require(len(angles) > 0, f"--views {args.views} times no view")
     views = normalize(rotate_views(to_unit(image), angles))  # [views, 3, S, S]
     result = dict(benchmark="test_time", preset=args.preset, threads=args.threads, torch=torch.__version__,
                   machine=platform.machine(), cpu_native_bf16=fastpath.cpu_has_bf16(),
@@ -72,6 +73,8 @@ def main(argv=None) -> int:
             xs = views if size == cfg.image_size else torch.nn.functional.interpolate(views, size=(size, size),
                                                                                      mode="nearest")
             ref = model.backbone(xs).float().mean(dim=(2, 3))
+            require(ref.shape[0] == len(angles) and bool(torch.isfinite(ref).all()),
+                    f"the backbone at {size} px gave {tuple(ref.shape)} embeddings, or non-finite ones")
 
             def bf16_embed(xs=xs.contiguous(memory_format=torch.channels_last)):  # as cpu_bf16_backbone runs it
                 with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -90,6 +93,8 @@ def main(argv=None) -> int:
             per_view["fp32"] += entry["fp32_s_per_view"]
             per_view["bf16"] += entry["bf16_s_per_view"]
         rows = torch.randn(cfg.test_transforms, cfg.embedding_dim)
+        z, _ = model.flow(rows)
+        require(z.shape[0] == cfg.test_transforms and bool(torch.isfinite(z).all()), "the flow gave no finite z")
         flow = {}
         for precision in ("fp32", "bf16"):
             fastpath.set_flow_precision(model.flow, precision)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -259,3 +260,32 @@ def test_sweep_summary_pools_folders_and_pairs_on_seed(tmp_path):
              if g["metric"] == "auroc_last" and g["dataset"] == "elpv"}
     assert gains[("320", "3")]["gain_mean"] == pytest.approx(0.11) and gains[("320", "3")]["n_pairs"] == 3
     assert gains[("320", "2")]["wins"] == 3
+    assert gains[("320", "3")]["unit"] == "seed" and gains[("320", "3")]["verdict"] == "a gain"  # one category
+    assert len([p for p in result["pairs"] if p["metric"] == "auroc_last"]) == 6  # 2 values x 3 seeds
+
+
+def test_profile_step_times_a_fresh_rotation_recipe(tmp_path):
+    """benchmarks/profile_step.py at feature_cache_views 0 (the paper recipe draws fresh rotations): real rows, a
+    finite loss, and what it measures said in the JSON."""
+    out = tmp_path / "profile.json"
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "profile_step.py"), "--preset", "ci",
+                           "--threads", "1", "--repeats", "1", "--paths", "fp32-plain", "fast", "--pool-images", "8",
+                           "--set", "feature_cache_views=0", "--out", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(out.read_text())
+    assert result["feature_cache_views"] == 0 and "not the backbone" in result["measures"]
+    for path in result["runs"][0]["paths"].values():
+        assert path["rows_per_step"] == 8 * 2 and np.isfinite(path["last_loss"]) and path["phases_s"]["forward"] > 0
+
+
+def test_a_benchmark_that_measured_nothing_fails_loudly(capsys):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from jsonout import finite, require
+
+    require(True, "fine")
+    with pytest.raises(SystemExit) as stop:
+        require(finite(float("nan")), "the last step's loss is nan")
+    assert stop.value.code == 3
+    assert capsys.readouterr().err.strip() == ("benchmark: the last step's loss is nan; nothing real was measured, "
+                                               "so no result is written")
