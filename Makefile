@@ -9,7 +9,7 @@ setup:
 	@bash scripts/setup_env.sh
 
 demo: setup
-	$(PY) -m adnkit.cli demo --out runs/demo
+	$(PY) -m adnkit demo --out runs/demo
 
 # Notebooks run at the ci preset (seconds per training run) under nbval.
 test: setup

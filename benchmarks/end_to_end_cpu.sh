@@ -21,7 +21,7 @@ COMMON=(--preset paper --data "$DATA" --image-size 256 --scales 3 --meta-epochs 
 run() {  # name, extra flags...
   local name=$1; shift
   local start; start=$(date +%s%N)
-  OMP_NUM_THREADS=1 "$PY" -m adnkit.cli train --out "$WORK/$name" "${COMMON[@]}" "${EXTRA[@]}" "$@" > "$WORK/$name.log" 2>&1
+  OMP_NUM_THREADS=1 "$PY" -m adnkit train --out "$WORK/$name" "${COMMON[@]}" "${EXTRA[@]}" "$@" > "$WORK/$name.log" 2>&1
   echo $(( $(date +%s%N) - start )) > "$WORK/$name.wall"  # nanoseconds
 }
 echo "end to end: $DATA, paper flow at 256 px, before and after, one thread each ($(date -u +%FT%TZ))"
@@ -33,7 +33,7 @@ import json, sys
 from pathlib import Path
 sys.path.insert(0, "benchmarks")
 from jsonout import emit
-from adnkit.run import Run
+from adnkit.runs.folder import Run
 work, out, data = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
 doc = dict(benchmark="end_to_end_cpu", data=data, threads_each=1, runs={})
 for name in ("before", "after"):

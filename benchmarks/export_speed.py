@@ -2,7 +2,7 @@
 
 For each preset, a run folder is made from the preset's model with ImageNet AlexNet weights and a flow left
 at its random init (the speed does not depend on training; the paper preset's flow has ~172 M parameters)
-and exported with adnkit.export. A folder of synthetic images is read once with adnkit's reader (timed:
+and exported with adnkit.export.onnx_export. A folder of synthetic images is read once with adnkit's reader (timed:
 `read_images_per_s`), then scored at batch 1 and batch 16 (images per call; every call holds B * T rotated
 views) by
   pytorch      DifferNet.score (float32, no autograd)
@@ -30,20 +30,20 @@ import torch
 from jsonout import emit, require
 from test_time import best_of
 
-from adnkit.config import preset
+from adnkit.config.settings import preset
+from adnkit.core.device import peak_rss_mb
 from adnkit.data import ImageDataset, Sample
 from adnkit.data.synthetic import make_synthetic
-from adnkit.device import peak_rss_mb
-from adnkit.export import export_onnx
-from adnkit.flow import count_parameters
-from adnkit.model import DifferNet
-from adnkit.onnx_graph import ScoringGraph
-from adnkit.run import Run
-from adnkit.scoring import score_images
+from adnkit.export.graph import ScoringGraph
+from adnkit.export.onnx_export import export_onnx
+from adnkit.model.differnet import DifferNet
+from adnkit.model.flow import count_parameters
+from adnkit.model.scoring import score_images
+from adnkit.runs.folder import Run
 
 
 def make_run(name: str, attention: str, out: Path) -> tuple[Path, DifferNet]:
-    """A run folder (settings and weights, through adnkit.run.Run) of the preset's model with random flow
+    """A run folder (settings and weights, through adnkit.runs.folder.Run) of the preset's model with random flow
     weights, and the model. Its threshold is arbitrary."""
     cfg = preset(name, attention=attention, device="cpu")
     model = DifferNet(cfg, progress=False)

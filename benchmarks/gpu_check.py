@@ -30,10 +30,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from jsonout import emit, finite, require  # noqa: E402 - benchmarks/ is on sys.path when a script runs
 from profile_step import path_settings, profile_path  # noqa: E402  (benchmarks/ is not a package)
 
-from adnkit.config import preset  # noqa: E402
-from adnkit.model import DifferNet  # noqa: E402
-from adnkit.train import run_training  # noqa: E402
-from adnkit.views import fixed_angles, normalize, rotate_views  # noqa: E402
+from adnkit.config.settings import preset  # noqa: E402
+from adnkit.model.differnet import DifferNet  # noqa: E402
+from adnkit.model.views import fixed_angles, normalize, rotate_views  # noqa: E402
+from adnkit.training.train import run_training  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -92,7 +92,7 @@ def scoring_timings(base, device: torch.device, n_images: int, repeats: int, com
             if device.type == "cuda" and cfg.channels_last:
                 model.backbone.to(memory_format=torch.channels_last)
             if cfg.compile_flow == "on":
-                from adnkit.fastpath import CompiledFlow
+                from adnkit.model.fastpath import CompiledFlow
                 model.set_flow_fn(CompiledFlow(model.flow))
             times = []
             with torch.no_grad():

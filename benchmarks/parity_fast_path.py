@@ -17,8 +17,8 @@ from pathlib import Path
 import torch
 from jsonout import emit, finite, require
 
-from adnkit.config import preset
-from adnkit.train import run_training
+from adnkit.config.settings import preset
+from adnkit.training.train import run_training
 
 PATHS = {
     "fp32-plain": dict(flow_precision="fp32", optimizer_impl="plain", compile_flow="off"),

@@ -1,13 +1,13 @@
 """Profile of one training step of the flow on cached embeddings: where a step's time goes, per path.
 
-A step of adnkit's training loop (adnkit.train._epoch_cached) on a preset's flow:
+A step of adnkit's training loop (adnkit.training.train._epoch_cached) on a preset's flow:
   data      gather batch_size x train_transforms rows from the cached view pool [N, V, D], move to the device
   forward   flow forward + DifferNet's NLL loss
   backward  zero_grad + loss.backward()
   optimizer Adam's step over every flow weight
 Paths: "fp32-plain" (float32 Linear layers, the per-parameter Adam loop: the kit before issue 14), the single
 changes "fp32-<impl>" and "bf16-plain", and "fast" (what Config's automatic defaults resolve to on this
-device, adnkit.fastpath.setup); with --compile also "fast-compiled" (its compile time reported apart).
+device, adnkit.model.fastpath.setup); with --compile also "fast-compiled" (its compile time reported apart).
 The embeddings are random rows: a step's cost does not depend on their values. The pool holds
 max(feature_cache_views, train_transforms) views per image, so a preset that draws fresh rotations every step
 (feature_cache_views 0, the paper recipe) is timed too: its flow step is the same, and the backbone passes such a
@@ -36,11 +36,11 @@ import torch
 from jsonout import emit, finite, require
 from test_time import best_of  # noqa: E402 - benchmarks/ is on sys.path when a script runs
 
-from adnkit import fastpath
-from adnkit.config import preset
-from adnkit.device import resolve_device
-from adnkit.flow import count_parameters, nll_loss
-from adnkit.model import DifferNet
+from adnkit.config.settings import preset
+from adnkit.core.device import resolve_device
+from adnkit.model import fastpath
+from adnkit.model.differnet import DifferNet
+from adnkit.model.flow import count_parameters, nll_loss
 
 PHASES = ("data", "forward", "backward", "optimizer")
 

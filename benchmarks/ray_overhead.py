@@ -27,10 +27,10 @@ import pandas as pd
 import torch
 from jsonout import emit, require
 
-from adnkit.bench import run_bench
-from adnkit.config import preset
+from adnkit.config.settings import preset
 from adnkit.data import load_split
-from adnkit.executors import RayExecutor, SerialExecutor
+from adnkit.experiments.bench import run_bench
+from adnkit.experiments.executors import RayExecutor, SerialExecutor
 
 NOT_COMPARED = {"train_seconds", "eval_seconds", "train_images_per_s", "test_images_per_s", "peak_rss_mb",
                 "cuda_peak_mb", "reused"}

@@ -1,7 +1,8 @@
-"""The stored study and sweep results, judged again with adnkit's one verdict (adnkit.paired.gain_verdict).
+"""The stored study and sweep results, judged again with adnkit's one verdict (adnkit.evaluation.verdict.gain_verdict).
 
 - study runs tables (`adnkit study attention`'s study_runs.csv, kept as benchmarks/results/study-*-runs.csv):
-  adnkit.study.study_table (per category, its seeds the units) and across_categories (each category one unit);
+  adnkit.experiments.study.study_table (per category, its seeds the units) and across_categories (each category one
+  unit);
 - sweep summaries (benchmarks/sweep_summary.py's JSON): from the single pairs when the JSON holds them. Older
   summaries kept only each cell's mean gain and its percentile-bootstrap interval; for a cell of three pairs
   that interval is exactly the pairs' [min, max] (each extreme is the mean of 1/27 of the resamples, more than
@@ -23,8 +24,8 @@ import numpy as np
 import pandas as pd
 from jsonout import emit, require
 
-from adnkit.paired import gain_sentence, gain_verdict
-from adnkit.study import across_categories, study_table
+from adnkit.evaluation.verdict import gain_sentence, gain_verdict
+from adnkit.experiments.study import across_categories, study_table
 
 
 def study_verdicts(path: Path) -> dict:

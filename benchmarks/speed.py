@@ -3,7 +3,8 @@
 End to end, from image files to scores, on the same images and settings:
   adnkit  decode + resize once per image; rotations on tensors; frozen backbone without autograd; embeddings
           of a pool of training views and of the fixed test views computed once; the flow step's fast path
-          at its automatic settings (adnkit.fastpath; recorded as adnkit_fast_path) (adnkit.train.run_training).
+          at its automatic settings (adnkit.model.fastpath; recorded as adnkit_fast_path)
+          (adnkit.training.train.run_training).
   plain   what the original DifferNet code does: every step decodes each image and runs PIL transforms per view
           (Resize -> RandomRotation(180) -> ToTensor -> Normalize), and recomputes AlexNet's features with
           autograd tracking (backbone parameters requiring grad, as in the original, though never optimised);
@@ -29,13 +30,13 @@ from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode
 from torchvision import transforms
 
-from adnkit.config import preset
+from adnkit.config.settings import preset
+from adnkit.core.device import peak_rss_mb, resolve_device
 from adnkit.data import load_split
-from adnkit.device import peak_rss_mb, resolve_device
-from adnkit.flow import nll_loss
-from adnkit.model import DifferNet
-from adnkit.train import run_training
-from adnkit.views import IMAGENET_MEAN, IMAGENET_STD
+from adnkit.model.differnet import DifferNet
+from adnkit.model.flow import nll_loss
+from adnkit.model.views import IMAGENET_MEAN, IMAGENET_STD
+from adnkit.training.train import run_training
 
 
 def matmul_peak_gflops(device: torch.device, n: int = 4096, repeats: int = 5, trials: int = 3) -> float:
@@ -157,7 +158,8 @@ def measure(variant: str, preset_name: str, data_spec: str, data_root: str, n_tr
         adnkit_train_images_per_s=metrics["train_images_per_s"],
         adnkit_test_images_per_s=metrics["test_images_per_s"],
         adnkit_feature_cache=metrics["feature_cache"],
-        adnkit_fast_path=metrics["fast_path"],  # Adam impl / flow precision / compile as resolved (adnkit.fastpath)
+        # Adam impl / flow precision / compile as resolved (adnkit.model.fastpath)
+        adnkit_fast_path=metrics["fast_path"],
         plain_train_images_per_s=plain_train_ips,
         plain_test_images_per_s=plain_test_ips,
         train_speedup=metrics["train_images_per_s"] / plain_train_ips,

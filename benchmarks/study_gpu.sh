@@ -24,5 +24,5 @@ PY=${PY:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python )}
 "$PY" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'no CUDA GPU visible: this script is for a GPU machine; use --preset cpu on a CPU')"
 echo "study: ${DATA[*]} x ${SEEDS} seeds at preset paper -> ${OUT}  ($(date -u +%FT%TZ))"
 start=$(date +%s)
-"$PY" -m adnkit.cli study attention --data "${DATA[@]}" --seeds "$SEEDS" --preset paper --device cuda --out "$OUT"
+"$PY" -m adnkit study attention --data "${DATA[@]}" --seeds "$SEEDS" --preset paper --device cuda --out "$OUT"
 echo "took $(( $(date +%s) - start )) s; table: ${OUT}/study.csv; report: ${OUT}/report.html"

@@ -9,7 +9,8 @@ The sweeps of issue 14 are ordinary benchmarks (the runs, their reuse and their 
 
 Per dataset and value: runs, mean +- std of auroc_last / auroc_best / auroc_val_selected over seeds, mean
 train / eval / total seconds of a run; and the gain of each value over --baseline, paired on (dataset, category,
-seed), with its interval and verdict (adnkit.paired.paired_gains: the categories, or one category's seeds, are
+seed), with its interval and verdict (adnkit.evaluation.verdict.paired_gains: the categories, or one category's
+seeds, are
 the units), per dataset and over all datasets, and every single pair (so that a verdict can be recomputed from
 the JSON alone). Several
 bench folders may be given (e.g. one per scales value); their rows are pooled; a field a folder held fixed is
@@ -27,8 +28,8 @@ from pathlib import Path
 import pandas as pd
 from jsonout import emit
 
-from adnkit.metrics import summarize
-from adnkit.paired import ALL_DATASETS, pair_table, paired_gains
+from adnkit.evaluation.summary import summarize
+from adnkit.evaluation.verdict import ALL_DATASETS, pair_table, paired_gains
 
 METRICS = ("auroc_last", "auroc_best", "auroc_val_selected")
 COST = ("train_seconds", "eval_seconds", "total_seconds", "peak_rss_mb")
@@ -55,7 +56,8 @@ def read_results(folders: list[str], fields: list[str]) -> pd.DataFrame:
 
 
 def per_value(table: pd.DataFrame, fields: list[str]) -> list[dict]:
-    """adnkit.metrics.summarize per value of the fields (AUROC mean +- std over seeds, last / best / selected on
+    """adnkit.evaluation.summary.summarize per value of the fields (AUROC mean +- std over seeds, last / best /
+    selected on
     validation), one row per (dataset, category, values), with the mean seconds and memory of a run added."""
     keys = ["dataset", "category", *fields]
     summary = summarize(table, variant_cols=fields)

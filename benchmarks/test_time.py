@@ -25,11 +25,11 @@ import time
 import torch
 from jsonout import emit, require
 
-from adnkit import fastpath
-from adnkit.config import preset
+from adnkit.config.settings import preset
 from adnkit.data import ImageDataset, load_split
-from adnkit.model import DifferNet
-from adnkit.views import fixed_angles, normalize, rotate_views, to_unit
+from adnkit.model import fastpath
+from adnkit.model.differnet import DifferNet
+from adnkit.model.views import fixed_angles, normalize, rotate_views, to_unit
 
 
 def best_of(fn, repeats: int, sync=lambda: None) -> float:

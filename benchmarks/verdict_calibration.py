@@ -1,5 +1,5 @@
 """How often adnkit's verdict ("is variant A better than baseline B?") is wrong, on simulated benchmarks with a
-known true gain (adnkit.calibration): the false-verdict rate under zero gain and the interval's coverage for
+known true gain (adnkit.evaluation.calibration): the false-verdict rate under zero gain and the interval's coverage for
 2, 3, 5 and 10 categories x 1-5 seeds and several sizes of category effect, the rate at which a real gain of two
 noise standard deviations is found, and the same for the method used before (a percentile bootstrap over the
 pairs), for contrast. Prints one JSON document (and writes it with --out).
@@ -16,8 +16,8 @@ import numpy as np
 from jsonout import emit, require
 from scipy import stats as sps
 
-from adnkit.calibration import calibration_table, pair_noise_sd
-from adnkit.paired import MIN_UNITS, gain_verdict
+from adnkit.evaluation.calibration import calibration_table, pair_noise_sd
+from adnkit.evaluation.verdict import MIN_UNITS, gain_verdict
 
 
 def bootstrap_over_pairs(gains, categories):
@@ -43,8 +43,9 @@ def main(argv=None) -> int:
                                n_benches=min(args.benches, 300))
     with_interval = zero[zero["categories"] >= MIN_UNITS]
     doc = dict(
-        benchmark="verdict_calibration", method="adnkit.paired.gain_verdict: t-interval over category means "
-        f"(over seeds with one category), no interval below {MIN_UNITS} units",
+        benchmark="verdict_calibration",
+        method="adnkit.evaluation.verdict.gain_verdict: t-interval over category means "
+               f"(over seeds with one category), no interval below {MIN_UNITS} units",
         model="gain[c, s] = true_gain + effect[c] + seed noise of two runs; effect ~ N(0, category_sd), "
               "seed noise ~ N(0, seed_sd) per run, seed_sd = 1 (AUROC points)",
         benches_per_design=args.benches, monte_carlo_se_of_5_percent=float(np.sqrt(0.05 * 0.95 / args.benches)),

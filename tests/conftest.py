@@ -39,8 +39,8 @@ def explain_runs(explain_data_root, tmp_path_factory):
 
     Kept short (one meta epoch of one sub-epoch, 16 training images): the tests need real run folders
     (model.pt, scores.csv, thresholds), not good detectors."""
-    from adnkit.config import preset
-    from adnkit.train import run_training
+    from adnkit.config.settings import preset
+    from adnkit.training.train import run_training
 
     out = tmp_path_factory.mktemp("explain-runs")
     runs = {}

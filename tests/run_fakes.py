@@ -1,4 +1,4 @@
-"""Run folders written through adnkit.run, as run_training writes them, for tests that need finished runs
+"""Run folders written through adnkit.runs.folder, as run_training writes them, for tests that need finished runs
 without training (bench, report). Because they go through `Run`, a change of the folder's format that the
 fakes do not follow fails here rather than passing silently."""
 
@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from adnkit.bench import spec_names
-from adnkit.config import Config
-from adnkit.run import HistoryRow, Metrics, Run
+from adnkit.config.settings import Config
+from adnkit.experiments.bench import spec_names
+from adnkit.runs.folder import HistoryRow, Metrics, Run
 
 
 def write_run(cfg: Config, run_dir: Path, labels, scores, aurocs, paths=None, defect="crack", **metrics) -> dict:

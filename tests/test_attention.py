@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from adnkit.attention import (
+from adnkit.attention.blocks import (
     ATTENTION_BLOCKS,
     CBAM,
     CoordinateAttention,

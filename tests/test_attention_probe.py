@@ -1,15 +1,15 @@
-"""Issue 15: record_gates and feature_spread (adnkit.attention_probe); trained blocks change, frozen ones do not."""
+"""Issue 15: record_gates and feature_spread (adnkit.model.probes); trained blocks change, frozen ones do not."""
 
 import copy
 
 import pytest
 import torch
 
-from adnkit.attention_probe import collapse_curve, embeddings_of, feature_spread, record_gates
-from adnkit.config import ALEXNET_SLOT_CHANNELS, ATTENTION_SITES, preset
-from adnkit.flow import nll_loss
-from adnkit.model import DifferNet
-from adnkit.views import normalize, to_unit
+from adnkit.config.settings import ALEXNET_SLOT_CHANNELS, ATTENTION_SITES, preset
+from adnkit.model.differnet import DifferNet
+from adnkit.model.flow import nll_loss
+from adnkit.model.probes import collapse_curve, embeddings_of, feature_spread, record_gates
+from adnkit.model.views import normalize, to_unit
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

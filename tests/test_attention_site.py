@@ -5,14 +5,14 @@ import pytest
 import torch
 from torch import nn
 
-from adnkit.attention import CBAM, SqueezeExcitation
-from adnkit.backbone import AttentionAlexNet
-from adnkit.config import ALEXNET_POOL_CHANNELS, ATTENTION_SITES, preset
-from adnkit.errors import ConfigError
+from adnkit.attention.blocks import CBAM, SqueezeExcitation
+from adnkit.config.settings import ALEXNET_POOL_CHANNELS, ATTENTION_SITES, preset
+from adnkit.core.errors import ConfigError
 from adnkit.explain import resolve_layer
-from adnkit.model import DifferNet
-from adnkit.scoring import score_images
-from adnkit.weights import imagenet_features_state
+from adnkit.model.backbone import AttentionAlexNet
+from adnkit.model.differnet import DifferNet
+from adnkit.model.scoring import score_images
+from adnkit.model.weights import imagenet_features_state
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

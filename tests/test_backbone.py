@@ -11,8 +11,8 @@ import torch
 import torchvision
 from torch import nn
 
-from adnkit.attention import CBAM, SqueezeExcitation
-from adnkit.backbone import AttentionAlexNet
+from adnkit.attention.blocks import CBAM, SqueezeExcitation
+from adnkit.model.backbone import AttentionAlexNet
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 from run_fakes import write_run
 
-from adnkit.bench import expand_specs, format_summary, run_bench, spec_names
-from adnkit.config import Config, preset
-from adnkit.errors import AdnkitError, ConfigError, DataError
-from adnkit.metrics import auroc
-from adnkit.run import Run
+from adnkit.config.settings import Config, preset
+from adnkit.core.errors import AdnkitError, ConfigError, DataError
+from adnkit.evaluation.summary import auroc
+from adnkit.experiments.bench import expand_specs, format_summary, run_bench, spec_names
+from adnkit.runs.folder import Run
 
 METRIC_KEYS = {"auroc_last", "auroc_best", "best_epoch", "train_seconds", "eval_seconds", "train_images_per_s",
                "test_images_per_s", "peak_rss_mb", "n_train", "n_test", "attention", "seed", "dataset",
@@ -206,8 +206,8 @@ def test_default_runner_is_run_training_and_resumes_a_failed_attempt(tmp_path, b
             raise RuntimeError("interrupted by a power cut")
         return write_fake_run(cfg, Path(out_dir))
 
-    # adnkit.train is imported lazily inside run_bench: a stand-in module takes its place.
-    monkeypatch.setitem(sys.modules, "adnkit.train", types.SimpleNamespace(run_training=run_training))
+    # adnkit.training.train is imported lazily inside run_bench: a stand-in module takes its place.
+    monkeypatch.setitem(sys.modules, "adnkit.training.train", types.SimpleNamespace(run_training=run_training))
     first = run_bench(["synthetic:t"], ["none"], [0], base, tmp_path, progress=False)
     assert first.status.tolist() == ["failed"] and calls == [(0, False)]
     second = run_bench(["synthetic:t"], ["none"], [0], base, tmp_path, progress=False)
@@ -215,8 +215,8 @@ def test_default_runner_is_run_training_and_resumes_a_failed_attempt(tmp_path, b
 
 
 def test_paired_gains_are_written_and_printed(tmp_path, base):
-    from adnkit.bench import format_paired
-    from adnkit.paired import paired_gains
+    from adnkit.evaluation.verdict import paired_gains
+    from adnkit.experiments.bench import format_paired
 
     results = run_bench(["synthetic:toya"], ["none", "se"], list(range(6)), base, tmp_path, runner=FakeRunner(),
                         progress=False)
@@ -240,7 +240,7 @@ def test_paired_gains_are_written_and_printed(tmp_path, base):
 
 
 def test_paired_gains_per_grid_combination(tmp_path, base):
-    from adnkit.bench import paired_table
+    from adnkit.experiments.bench import paired_table
 
     results = run_bench(["synthetic:toya"], ["none", "se"], [0, 1], base, tmp_path, runner=FakeRunner(),
                         progress=False, grid={"attention_site": ["relu", "pool"]})
@@ -248,7 +248,7 @@ def test_paired_gains_per_grid_combination(tmp_path, base):
     assert set(paired["attention_site"]) == {"relu", "pool"}
     assert paired["sentence"].str.startswith("[attention_site=").all()
     assert (paired["n_pairs"] == 2).all()  # each site paired with DifferNet of the same site, not with both
-    from adnkit.paired import paired_gains
+    from adnkit.evaluation.verdict import paired_gains
 
     relu = paired_gains(results[results["attention_site"] == "relu"])
     mine = paired[(paired["attention_site"] == "relu")].reset_index(drop=True)
@@ -257,7 +257,7 @@ def test_paired_gains_per_grid_combination(tmp_path, base):
 
 
 def test_one_run_cells_show_their_bootstrap_interval_and_no_comparison(tmp_path, base):
-    from adnkit.bench import format_paired, paired_table
+    from adnkit.experiments.bench import format_paired, paired_table
 
     def with_ci(cfg, run_dir):
         metrics = write_fake_run(cfg, run_dir) | {"auroc_last_ci": [0.61, 0.83]}

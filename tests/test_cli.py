@@ -8,12 +8,12 @@ import sys
 
 import pytest
 
-from adnkit.cli import build_parser, main
-from adnkit.config import field_types
+from adnkit.cli.main import build_parser, main
+from adnkit.config.settings import field_types
 
 
 def run_cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "adnkit.cli", *args], capture_output=True, text=True, cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "adnkit", *args], capture_output=True, text=True, cwd=cwd,
                           timeout=600)
 
 
@@ -93,8 +93,8 @@ def test_no_gpu_when_one_is_asked_for(tmp_path):
 
 def test_demo_moves_aside_a_demo_made_with_other_settings(tmp_path, monkeypatch, capsys):
     """A runs/demo from before a preset change is kept beside the new demo, not refused (make demo must work)."""
-    import adnkit.cli as cli
-    from adnkit.config import preset
+    import adnkit.cli.main as cli
+    from adnkit.config.settings import preset
 
     out = tmp_path / "demo"
     out.mkdir()

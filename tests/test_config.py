@@ -6,9 +6,9 @@ import pytest
 import torch
 import torchvision
 
-from adnkit.attention import attention_options
-from adnkit.config import ALEXNET_MIN_SIDE, PRESETS, Config, field_types, parse_value, preset
-from adnkit.errors import AdnkitError, ConfigError
+from adnkit.attention.blocks import attention_options
+from adnkit.config.settings import ALEXNET_MIN_SIDE, PRESETS, Config, field_types, parse_value, preset
+from adnkit.core.errors import AdnkitError, ConfigError
 
 
 def test_presets_exist():
@@ -211,7 +211,7 @@ def test_parse_value_scalars():
 
 
 def test_field_docstrings_reach_the_command_line_help():
-    from adnkit.config import field_docs
+    from adnkit.config.settings import field_docs
 
     docs = field_docs()
     assert "AlexNet" in docs["attention_positions"] and "Rotations averaged" in docs["test_transforms"]

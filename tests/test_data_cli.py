@@ -6,8 +6,8 @@ import json
 import pytest
 from PIL import Image
 
-from adnkit.data.cli import add_data_parser
-from adnkit.errors import DataError
+from adnkit.cli.data import add_data_parser
+from adnkit.core.errors import DataError
 
 
 def run_cli(*argv):

@@ -13,9 +13,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from PIL import Image
 
-from adnkit.data.cli import add_data_parser
+from adnkit.cli.data import add_data_parser
+from adnkit.core.errors import DataError
 from adnkit.data.download import download, extract
-from adnkit.errors import DataError
 
 
 class Handler(BaseHTTPRequestHandler):

@@ -5,10 +5,10 @@ import sys
 
 import pytest
 
-from adnkit.config import Config
+from adnkit.config.settings import Config
+from adnkit.core.errors import DataError
 from adnkit.data import load_split, open_split
 from adnkit.data.elpv import elpv_dir, load_elpv
-from adnkit.errors import DataError
 
 pytest.importorskip("elpv_dataset")
 

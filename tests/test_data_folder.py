@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from adnkit.config import Config
+from adnkit.config.settings import Config
+from adnkit.core.errors import DataError
 from adnkit.data import DataWarning, load_split, parse_spec
-from adnkit.errors import DataError
 
 
 def png(path, size=(48, 48), value=128):

@@ -8,9 +8,9 @@ import pytest
 import torch
 from PIL import Image
 
+from adnkit.core.errors import DataError
 from adnkit.data import ImageDataset, Sample, read_image, read_mask
 from adnkit.data.images import check_images, is_image_file, to_rgb
-from adnkit.errors import DataError
 
 
 def test_rgb_image_is_returned_unchanged(tmp_path):

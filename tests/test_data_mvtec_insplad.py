@@ -5,11 +5,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from adnkit.config import Config
+from adnkit.config.settings import Config
+from adnkit.core.errors import DataError
 from adnkit.data import INSPLAD_ASSETS, MVTEC_CATEGORIES, load_split, verify_insplad, verify_mvtec
 from adnkit.data import mvtec as mvtec_module
 from adnkit.data.mvtec import MVTEC_DEFECTS
-from adnkit.errors import DataError
 
 
 def png(path, size=(40, 40)):

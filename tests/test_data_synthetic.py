@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from adnkit.config import Config
+from adnkit.config.settings import Config
+from adnkit.core.errors import DataError
 from adnkit.data import load_split, make_synthetic
 from adnkit.data.synthetic import (
     FINE_SET,
@@ -20,7 +21,6 @@ from adnkit.data.synthetic import (
     options_for_name,
     synthetic_set,
 )
-from adnkit.errors import DataError
 
 SMALL = dict(n_train=4, n_test_good=2, n_test_defect=5, size=96)
 

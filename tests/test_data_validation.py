@@ -4,10 +4,10 @@ before max_train_images, its size rule, val_fraction 0 turning it off, and the o
 import pytest
 from PIL import Image
 
-from adnkit.config import Config
+from adnkit.config.settings import Config
+from adnkit.core.errors import ConfigError, DataError
 from adnkit.data import load_split
 from adnkit.data.validation import validation_order, validation_size
-from adnkit.errors import ConfigError, DataError
 
 # CRC-32 order of the names 000.png .. 019.png: what every machine must hold out first (zlib.crc32 is fixed).
 PINNED_VAL = ["004.png", "005.png", "006.png", "007.png", "011.png", "012.png", "013.png", "018.png"]

@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from adnkit.config import Config
+from adnkit.config.settings import Config
+from adnkit.core.errors import DataError
 from adnkit.data import DataWarning, load_split, wafer
-from adnkit.errors import DataError
 
 # every conversion warns that a pickle can run code; the first test checks it, the rest need not show it
 pytestmark = pytest.mark.filterwarnings("ignore:.*pickle can run arbitrary code")

@@ -7,12 +7,12 @@ import pandas as pd
 import pytest
 import torch
 
-from adnkit.config import preset
-from adnkit.errors import ConfigError
-from adnkit.flow import nll_loss
-from adnkit.model import DifferNet, EmbeddingNorm
-from adnkit.score import load_run
-from adnkit.train import run_training
+from adnkit.config.settings import preset
+from adnkit.core.errors import ConfigError
+from adnkit.detection.detector import load_run
+from adnkit.model.differnet import DifferNet, EmbeddingNorm
+from adnkit.model.flow import nll_loss
+from adnkit.training.train import run_training
 
 pytestmark = [pytest.mark.usefixtures("one_thread"), pytest.mark.slow]  # trains real runs
 
@@ -107,7 +107,7 @@ def test_a_trained_run_stores_the_statistics_and_scores_identically(tmp_path):
     stored = torch.load(tmp_path / "run" / "model.pt", weights_only=True)["model"]
     assert torch.equal(stored["embedding_norm.running_mean"], norm.running_mean)
     assert not torch.allclose(norm.running_var, torch.ones_like(norm.running_var))  # not the initial state
-    from adnkit.score import score_paths
+    from adnkit.detection.detector import score_paths
 
     table = pd.read_csv(tmp_path / "run" / "scores.csv")
     again = score_paths(run, list(table["path"]))

@@ -1,4 +1,4 @@
-"""adnkit.executors: the bench matrix as Ray tasks gives the serial run's results, cell for cell.
+"""adnkit.experiments.executors: the bench matrix as Ray tasks gives the serial run's results, cell for cell.
 
 The tests marked `ray` share one local Ray instance (127.0.0.1, 2 CPUs) for the module and shut it down after;
 deselect them with -m 'not ray'. The serial run uses one torch thread, as each Ray task does (--cpus-per-run 1),
@@ -14,10 +14,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from adnkit.bench import run_bench
-from adnkit.cli import main
-from adnkit.config import preset
-from adnkit.errors import AdnkitError
+from adnkit.cli.main import main
+from adnkit.config.settings import preset
+from adnkit.core.errors import AdnkitError
+from adnkit.experiments.bench import run_bench
 
 SPEC = "synthetic:ray"
 SHRINK = dict(meta_epochs=1, sub_epochs=1, max_train_images=16)
@@ -86,7 +86,7 @@ def test_ray_matrix_equals_the_serial_one(benches):
 
 @pytest.mark.ray
 def test_rerun_on_ray_reuses_every_cell(benches):
-    from adnkit.executors import RayExecutor
+    from adnkit.experiments.executors import RayExecutor
 
     root, outs = benches
     before = pd.read_csv(outs["ray"] / "results.csv")
@@ -103,7 +103,7 @@ def test_rerun_on_ray_reuses_every_cell(benches):
 
 @pytest.mark.ray
 def test_a_corrupt_cell_fails_alone(benches, tmp_path):
-    from adnkit.executors import RayExecutor
+    from adnkit.experiments.executors import RayExecutor
 
     root, outs = benches
     bad = tmp_path / "corrupt" / "ray"
@@ -123,7 +123,7 @@ def test_a_corrupt_cell_fails_alone(benches, tmp_path):
 
 @pytest.mark.ray
 def test_a_killed_worker_fails_only_its_cell(ray_local, tmp_path):
-    from adnkit.executors import RayExecutor
+    from adnkit.experiments.executors import RayExecutor
 
     def runner(cfg, run_dir):  # defined here so that Ray ships it by value to the workers
         import os
@@ -145,7 +145,7 @@ def test_a_killed_worker_fails_only_its_cell(ray_local, tmp_path):
 
 @pytest.mark.ray
 def test_ctrl_c_cancels_the_outstanding_tasks(ray_local, tmp_path, monkeypatch):
-    from adnkit.executors import RayExecutor
+    from adnkit.experiments.executors import RayExecutor
 
     def runner(cfg, run_dir):
         import time
@@ -167,7 +167,7 @@ def test_ctrl_c_cancels_the_outstanding_tasks(ray_local, tmp_path, monkeypatch):
 
 @pytest.mark.ray
 def test_impossible_resources_are_refused_before_anything_runs(ray_local, tmp_path):
-    from adnkit.executors import RayExecutor
+    from adnkit.experiments.executors import RayExecutor
 
     with pytest.raises(AdnkitError, match="no node of the Ray cluster has that many GPUs"):
         run_bench(["synthetic:t"], ["none"], [0], preset("ci", device="auto"), tmp_path, runner=lambda c, d: {},

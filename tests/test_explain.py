@@ -12,12 +12,12 @@ import torch
 from PIL import Image
 
 from adnkit import explain as E
-from adnkit.config import preset
+from adnkit.config.settings import preset
+from adnkit.core.errors import ConfigError, DataError
 from adnkit.data import load_split
-from adnkit.errors import ConfigError, DataError
-from adnkit.model import DifferNet
-from adnkit.score import load_run
-from adnkit.views import normalize, to_unit
+from adnkit.detection.detector import load_run
+from adnkit.model.differnet import DifferNet
+from adnkit.model.views import normalize, to_unit
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -235,7 +235,7 @@ def test_write_explanations_bad_paths(explain_runs, odd_image, tmp_path):
 
 @pytest.mark.slow  # trains the two explain_runs
 def test_cli_explain(explain_runs, odd_image, tmp_path, capsys):
-    from adnkit.cli import main
+    from adnkit.cli.main import main
 
     assert main(["explain", str(explain_runs["none"]), str(odd_image), "--out", str(tmp_path),
                  "--method", "layercam", "--layer", "4", "--device", "cpu"]) == 0

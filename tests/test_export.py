@@ -1,4 +1,5 @@
-"""ONNX export (adnkit.export) and scoring through onnxruntime (adnkit.onnx_inference, examples/score_onnx.py).
+"""ONNX export (adnkit.export.onnx_export) and scoring through onnxruntime (adnkit.export.onnx_detector,
+examples/score_onnx.py).
 
 Tiny ci-preset runs (one meta epoch of one sub-epoch, 16 training images) for none, SE and CBAM; each is
 exported once and its onnxruntime scores are compared with the PyTorch scores of the same run folder.
@@ -20,13 +21,13 @@ ort = pytest.importorskip("onnxruntime", reason="the export extra: pip install -
 
 import torch  # noqa: E402
 
-from adnkit.cli import main  # noqa: E402
-from adnkit.config import preset  # noqa: E402
-from adnkit.errors import AdnkitError, ExportError  # noqa: E402
-from adnkit.export import MARKER_KEY, export_onnx  # noqa: E402
-from adnkit.onnx_inference import OnnxDetector  # noqa: E402
-from adnkit.score import load_run, score_paths  # noqa: E402
-from adnkit.train import run_training  # noqa: E402
+from adnkit.cli.main import main  # noqa: E402
+from adnkit.config.settings import preset  # noqa: E402
+from adnkit.core.errors import AdnkitError, ExportError  # noqa: E402
+from adnkit.detection.detector import load_run, score_paths  # noqa: E402
+from adnkit.export.onnx_detector import OnnxDetector  # noqa: E402
+from adnkit.export.onnx_export import MARKER_KEY, export_onnx  # noqa: E402
+from adnkit.training.train import run_training  # noqa: E402
 
 pytestmark = [pytest.mark.usefixtures("one_thread"), pytest.mark.slow]  # trains real runs
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,8 +93,8 @@ def test_onnxruntime_scores_equal_pytorch_scores(attention, runs, exports, image
 
 
 def test_exported_rotations_are_pixel_identical_to_rotate_views(tmp_path):
-    from adnkit.onnx_graph import FixedRotations
-    from adnkit.views import fixed_angles, rotate_views
+    from adnkit.export.graph import FixedRotations
+    from adnkit.model.views import fixed_angles, rotate_views
 
     size, angles = 96, fixed_angles(16)  # angles off the right angles, where rounding decides pixels
     images = torch.randint(0, 256, (2, 3, size, size), dtype=torch.uint8)
@@ -234,7 +235,7 @@ def _decisions(stdout: str) -> list[tuple[str, str]]:
 @pytest.mark.slow
 def test_train_export_score_prints_the_same_decisions_as_the_run(tmp_path):
     def adnkit(*args):
-        done = subprocess.run([sys.executable, "-m", "adnkit.cli", *args], cwd=tmp_path, capture_output=True,
+        done = subprocess.run([sys.executable, "-m", "adnkit", *args], cwd=tmp_path, capture_output=True,
                               text=True, timeout=600)
         assert done.returncode == 0, done.stderr
         return done.stdout

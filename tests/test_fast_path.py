@@ -1,4 +1,4 @@
-"""The fast path of the flow step (adnkit.fastpath): bf16 Linear layers keep z and the log-det close to float32
+"""The fast path of the flow step (adnkit.model.fastpath): bf16 Linear layers keep z and the log-det close to float32
 and the loss in float32; fused/foreach Adam make the same updates as the plain loop; each setting resolves,
 validates and is recorded; a failing torch.compile falls back to the eager flow."""
 
@@ -14,11 +14,11 @@ import pandas as pd
 import pytest
 import torch
 
-from adnkit import fastpath
-from adnkit.config import preset
-from adnkit.errors import ConfigError
-from adnkit.flow import Subnet, build_flow, nll_loss
-from adnkit.model import DifferNet
+from adnkit.config.settings import preset
+from adnkit.core.errors import ConfigError
+from adnkit.model import fastpath
+from adnkit.model.differnet import DifferNet
+from adnkit.model.flow import Subnet, build_flow, nll_loss
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -149,7 +149,7 @@ def test_a_failing_compile_falls_back_to_the_eager_flow(monkeypatch):
 
 
 def test_metrics_record_the_fast_path(tmp_path):
-    from adnkit.train import run_training
+    from adnkit.training.train import run_training
 
     cfg = preset("ci", data="synthetic:fastpath", data_root=str(tmp_path / "data"), meta_epochs=1, sub_epochs=1,
                  max_train_images=8, feature_cache_views=2, optimizer_impl="foreach", flow_precision="bf16",
@@ -175,7 +175,7 @@ def test_cpu_bf16_backbone_keeps_embeddings_close_and_leaves_gradient_passes_in_
 
 
 def test_an_older_run_keeps_its_float32_backbone(tmp_path):
-    from adnkit.run import read_config
+    from adnkit.runs.folder import read_config
 
     data = preset("ci").to_dict()
     del data["cpu_bf16_backbone"]

@@ -9,8 +9,8 @@ import torch
 from torch import nn
 from torch.autograd.functional import jacobian
 
-from adnkit.config import preset
-from adnkit.flow import DifferNetClamp, build_flow, count_parameters, nll_loss
+from adnkit.config.settings import preset
+from adnkit.model.flow import DifferNetClamp, build_flow, count_parameters, nll_loss
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

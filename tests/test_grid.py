@@ -1,4 +1,5 @@
-"""Issue 15: any Config field as a benchmark axis (adnkit.grid, run_bench(grid=...), adnkit bench --grid)."""
+"""Issue 15: any Config field as a benchmark axis (adnkit.experiments.grid, run_bench(grid=...), adnkit bench
+--grid)."""
 
 import json
 
@@ -6,12 +7,12 @@ import pandas as pd
 import pytest
 from test_bench import FakeRunner
 
-from adnkit.bench import format_summary, run_bench
-from adnkit.cli import main
-from adnkit.config import preset
-from adnkit.errors import ConfigError
-from adnkit.grid import name_suffix, parse_grid, variants
-from adnkit.metrics import summarize
+from adnkit.cli.main import main
+from adnkit.config.settings import preset
+from adnkit.core.errors import ConfigError
+from adnkit.evaluation.summary import summarize
+from adnkit.experiments.bench import format_summary, run_bench
+from adnkit.experiments.grid import name_suffix, parse_grid, variants
 
 
 def test_parse_grid_types_and_separators():
@@ -81,7 +82,7 @@ def test_bench_grid_expands_names_reuses_and_summarises(tmp_path):
     assert "attention_site" in format_summary(summary)
     bench = json.loads((tmp_path / "bench.json").read_text())
     assert bench["grid_columns"] == ["attention_site", "train_attention"] and bench["n_cells"] == 16
-    from adnkit.report import write_report
+    from adnkit.experiments.report import write_report
 
     page = write_report(tmp_path).read_text()
     assert "<th>attention_site</th>" in page and "se attention_site=pool train_attention=true" in page
@@ -114,7 +115,7 @@ def test_cli_grid_error_is_one_line(tmp_path, capsys):
 def test_cli_grid_can_sweep_a_field_the_base_cannot_hold(tmp_path, monkeypatch):
     """--scales 4 at the cpu preset's 256 px is invalid (a 32 px scale), but --grid image_size=512,640 sets every
     cell's size."""
-    import adnkit.cli as cli
+    import adnkit.cli.main as cli
 
     seen = {}
     monkeypatch.setattr(cli, "_bench", lambda *a, **k: seen.update(base=a[3], grid=k["grid"]) or 0)

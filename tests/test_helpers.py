@@ -10,13 +10,14 @@ from PIL import Image
 from scipy.stats import rankdata
 from sklearn.metrics import roc_auc_score
 
-from adnkit import bench, explain
-from adnkit.config import preset
+from adnkit import explain
+from adnkit.config.settings import preset
+from adnkit.core.errors import AdnkitError, DataError
+from adnkit.core.formatting import pm, safe_name
 from adnkit.data import Sample, read_mask, read_mask_file, spec_names
-from adnkit.errors import AdnkitError, DataError
-from adnkit.flow import build_flow, count_parameters, flow_parameters
-from adnkit.formatting import pm, safe_name
-from adnkit.metrics import auroc_standard_error
+from adnkit.evaluation.summary import auroc_standard_error
+from adnkit.experiments import bench
+from adnkit.model.flow import build_flow, count_parameters, flow_parameters
 
 
 def test_pm():

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from adnkit.errors import AdnkitError
-from adnkit.metrics import SUMMARY_COLUMNS, auroc, choose_threshold, confusion_at, roc_table, summarize
+from adnkit.core.errors import AdnkitError
+from adnkit.evaluation.summary import SUMMARY_COLUMNS, auroc, choose_threshold, confusion_at, roc_table, summarize
 
 # A hand example: 4 good, 3 defective.
 LABELS = [0, 0, 0, 0, 1, 1, 1]

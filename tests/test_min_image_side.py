@@ -9,12 +9,12 @@ import warnings
 import pytest
 from PIL import Image
 
-from adnkit.config import preset
+from adnkit.config.settings import preset
+from adnkit.core.errors import DataError
 from adnkit.data import DataWarning
-from adnkit.errors import DataError
+from adnkit.detection.detector import load_run, score_paths
 from adnkit.explain import explain_image
-from adnkit.score import load_run, score_paths
-from adnkit.train import run_training
+from adnkit.training.train import run_training
 
 pytestmark = [pytest.mark.usefixtures("one_thread"), pytest.mark.slow]
 

@@ -11,11 +11,11 @@ import torch
 import torch.nn.functional as F
 from torchvision.transforms.v2 import functional as TF
 
-from adnkit.config import PRESETS, preset
-from adnkit.flow import nll_loss
-from adnkit.model import DifferNet
-from adnkit.scoring import score_images
-from adnkit.views import fixed_angles, normalize, rotate_views, to_unit
+from adnkit.config.settings import PRESETS, preset
+from adnkit.model.differnet import DifferNet
+from adnkit.model.flow import nll_loss
+from adnkit.model.scoring import score_images
+from adnkit.model.views import fixed_angles, normalize, rotate_views, to_unit
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

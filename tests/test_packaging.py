@@ -51,4 +51,4 @@ def test_ci_runs_the_readme_test_command():
 
 def test_console_script_is_declared():
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    assert meta["scripts"]["adnkit"] == "adnkit.cli:main"
+    assert meta["scripts"]["adnkit"] == "adnkit.cli.main:main"

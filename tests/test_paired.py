@@ -7,8 +7,8 @@ import math
 import pandas as pd
 import pytest
 
-from adnkit.errors import AdnkitError
-from adnkit.paired import ALL_DATASETS, PAIRED_COLUMNS, gain_verdict, pair_table, paired_gains
+from adnkit.core.errors import AdnkitError
+from adnkit.evaluation.verdict import ALL_DATASETS, PAIRED_COLUMNS, gain_verdict, pair_table, paired_gains
 
 
 def results(gains, dataset="mvtec", categories=("bottle", "cable"), variant="se", base=0.8, **extra):

@@ -12,12 +12,12 @@ import pandas as pd
 import pytest
 import torch
 
-from adnkit.config import preset
+from adnkit.config.settings import preset
+from adnkit.core.errors import ConfigError
 from adnkit.data import load_split
-from adnkit.errors import ConfigError
-from adnkit.run import Run
-from adnkit.stats import auroc_ci
-from adnkit.train import run_training
+from adnkit.evaluation.test_metrics import auroc_ci
+from adnkit.runs.folder import Run
+from adnkit.training.train import run_training
 
 pytestmark = [pytest.mark.usefixtures("one_thread"), pytest.mark.slow]  # trains real runs
 
@@ -72,14 +72,14 @@ def test_new_keys_are_written_and_labelled(val_run):
 
 def test_select_val_keeps_the_val_selected_model(val_run):
     out, metrics = val_run
-    from adnkit.score import load_run, score_paths
+    from adnkit.detection.detector import load_run, score_paths
 
     run = load_run(out, device="cpu")
     table = Run(out).read_scores()
     fresh = score_paths(run, table["path"].head(4).tolist())
     np.testing.assert_allclose(fresh["score"], table["score"].head(4), rtol=1e-4)
     # scores.csv is the kept (val-selected) model's: its AUROC is the history's AUROC at that evaluation
-    from adnkit.metrics import auroc
+    from adnkit.evaluation.summary import auroc
 
     assert auroc(table["label"], table["score"]) == pytest.approx(metrics["auroc_val_selected"], abs=1e-9)
 
@@ -127,7 +127,7 @@ def test_settings_are_checked():
 
 
 def test_resume_keeps_the_val_selected_state(folder, tmp_path, monkeypatch, val_run):
-    import adnkit.train as train_module
+    import adnkit.training.train as train_module
 
     _, metrics = val_run
     real = train_module._epoch_cached
@@ -151,7 +151,7 @@ def test_resume_keeps_the_val_selected_state(folder, tmp_path, monkeypatch, val_
 
 
 def test_score_says_where_the_threshold_comes_from(val_run):
-    from adnkit.score import load_run
+    from adnkit.detection.detector import load_run
 
     out, metrics = val_run
     line = load_run(out, device="cpu").threshold_source()

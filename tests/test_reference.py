@@ -1,6 +1,6 @@
 import pytest
 
-from adnkit.reference import ATTENT_MEAN_GAIN, COLUMNS, published, reference_for
+from adnkit.evaluation.published import ATTENT_MEAN_GAIN, COLUMNS, published, reference_for
 
 MVTEC = {"bottle", "cable", "capsule", "carpet", "grid", "hazelnut", "leather", "metal_nut", "pill", "screw",
          "tile", "toothbrush", "transistor", "wood", "zipper"}

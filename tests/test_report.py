@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 from run_fakes import write_run
 
-from adnkit.bench import run_bench
-from adnkit.config import Config, preset
-from adnkit.errors import AdnkitError
-from adnkit.metrics import auroc
-from adnkit.report import SECTIONS, write_report
+from adnkit.config.settings import Config, preset
+from adnkit.core.errors import AdnkitError
+from adnkit.evaluation.summary import auroc
+from adnkit.experiments.bench import run_bench
+from adnkit.experiments.report import SECTIONS, write_report
 
 PLOTLY_JS_HEADER = "* plotly.js v"  # the licence header at the top of the embedded bundle
 

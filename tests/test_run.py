@@ -8,9 +8,9 @@ import pytest
 import torch
 from run_fakes import write_run
 
-from adnkit.config import preset
-from adnkit.errors import AdnkitError, ConfigError, DataError
-from adnkit.run import HistoryRow, Metrics, Run, read_config
+from adnkit.config.settings import preset
+from adnkit.core.errors import AdnkitError, ConfigError, DataError
+from adnkit.runs.folder import HistoryRow, Metrics, Run, read_config
 
 
 def _finished(tmp_path, **cfg):

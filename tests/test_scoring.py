@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from adnkit.config import preset
-from adnkit.model import DifferNet
-from adnkit.scoring import embed_test_views, score_dataset, score_embeddings, score_images, scoring_angle_fn
+from adnkit.config.settings import preset
+from adnkit.model.differnet import DifferNet
+from adnkit.model.scoring import embed_test_views, score_dataset, score_embeddings, score_images, scoring_angle_fn
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from adnkit import stats
-from adnkit.errors import AdnkitError
-from adnkit.stats import METRIC_NOTES, _auroc_of_samples, aupr, auroc_ci, f1_max, fpr_at_95_tpr
+from adnkit.core.errors import AdnkitError
+from adnkit.evaluation import test_metrics as stats
+from adnkit.evaluation.test_metrics import METRIC_NOTES, _auroc_of_samples, aupr, auroc_ci, f1_max, fpr_at_95_tpr
 
 LABELS = [0, 0, 1, 1]
 SCORES = [0.1, 0.4, 0.35, 0.8]

@@ -1,4 +1,4 @@
-"""Issue 15: `adnkit study attention` (adnkit.study) with a fake runner, and the spread of a real run."""
+"""Issue 15: `adnkit study attention` (adnkit.experiments.study) with a fake runner, and the spread of a real run."""
 
 import json
 
@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 from test_bench import FakeRunner
 
-from adnkit.config import preset
-from adnkit.run import Run
-from adnkit.study import format_study, run_spread, run_study, study_variants
+from adnkit.config.settings import preset
+from adnkit.experiments.study import format_study, run_spread, run_study, study_variants
+from adnkit.runs.folder import Run
 
 pytestmark = pytest.mark.slow  # trains real runs
 
@@ -95,7 +95,7 @@ def test_run_spread_of_a_real_run_is_cached(explain_runs):  # the conftest's two
 
 
 def test_cli_study_help_and_bad_question(capsys):
-    from adnkit.cli import main
+    from adnkit.cli.main import main
 
     with pytest.raises(SystemExit):
         main(["study", "colour", "--data", "x", "--out", "y"])

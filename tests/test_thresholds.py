@@ -6,10 +6,10 @@ import math
 import numpy as np
 import pytest
 
-from adnkit.errors import AdnkitError
-from adnkit.metrics import choose_threshold as metrics_choose
-from adnkit.metrics import confusion_at
-from adnkit.thresholds import (
+from adnkit.core.errors import AdnkitError
+from adnkit.evaluation.summary import choose_threshold as metrics_choose
+from adnkit.evaluation.summary import confusion_at
+from adnkit.evaluation.threshold import (
     THRESHOLD_METHODS,
     Threshold,
     choose_threshold,

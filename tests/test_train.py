@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 import torch
 
-import adnkit.train as train_module
-from adnkit.config import preset
-from adnkit.errors import AdnkitError
-from adnkit.score import load_run, score_paths
-from adnkit.train import TrainingError, run_training
+import adnkit.training.train as train_module
+from adnkit.config.settings import preset
+from adnkit.core.errors import AdnkitError
+from adnkit.detection.detector import load_run, score_paths
+from adnkit.training.train import TrainingError, run_training
 
 METRIC_TYPES = {
     "auroc_last": float, "auroc_best": float, "best_epoch": int, "train_seconds": float, "eval_seconds": float,
@@ -181,7 +181,7 @@ def test_train_or_load_reuses_a_finished_run(finished_run, data_root, tmp_path, 
 
     monkeypatch.setattr(train_module, "run_training", must_not_train)
     assert train_module.train_or_load(tmp_path, cfg, progress=False) == first
-    assert train_module.train_or_load.__module__ == "adnkit.train"
+    assert train_module.train_or_load.__module__ == "adnkit.training.train"
     other = cfg.replace(seed=1)
     with pytest.raises(AssertionError):
         train_module.train_or_load(tmp_path, other, progress=False)

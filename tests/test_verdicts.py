@@ -1,5 +1,5 @@
-"""The one verdict (adnkit.paired.gain_verdict) is calibrated: simulated benches with a known true gain
-(adnkit.calibration) for 2, 3, 5 and 10 categories x 1-5 seeds.
+"""The one verdict (adnkit.evaluation.verdict.gain_verdict) is calibrated: simulated benches with a known true gain
+(adnkit.evaluation.calibration) for 2, 3, 5 and 10 categories x 1-5 seeds.
 
 Tolerance: each design runs N = 1000 benches, so a rate whose true value is 5% is measured with a Monte Carlo
 standard error of sqrt(0.05 * 0.95 / 1000) = 0.69 points; a design fails at more than 5% + 3 standard errors
@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from adnkit.calibration import calibrate, calibration_table, pair_noise_sd
-from adnkit.paired import MIN_UNITS, gain_verdict, paired_gains
+from adnkit.evaluation.calibration import calibrate, calibration_table, pair_noise_sd
+from adnkit.evaluation.verdict import MIN_UNITS, gain_verdict, paired_gains
 
 N_BENCHES = 1000
 RATE = 0.05

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torchvision.transforms.v2 import functional as TF
 
-from adnkit.views import IMAGENET_MEAN, fixed_angles, normalize, rotate_rows, rotate_views, to_unit
+from adnkit.model.views import IMAGENET_MEAN, fixed_angles, normalize, rotate_rows, rotate_views, to_unit
 
 
 def test_batched_rotation_is_pixel_identical_to_torchvision():

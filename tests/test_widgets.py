@@ -12,8 +12,8 @@ import plotly.graph_objects as go
 import pytest
 from PIL import Image
 
-import adnkit.widgets as W
-from adnkit.errors import ConfigError, DataError
+import adnkit.explain.explorer as W
+from adnkit.core.errors import ConfigError, DataError
 
 pytestmark = [pytest.mark.usefixtures("one_thread"), pytest.mark.slow]  # every test needs two trained runs
 

@@ -14,9 +14,9 @@ from PIL import Image
 from torch.utils.data import Dataset
 from torchvision.transforms.functional import pil_to_tensor
 
+from adnkit.core.errors import DataError
 from adnkit.data.images import MIN_IMAGE_SIDE, read_image
 from adnkit.data.samples import Sample
-from adnkit.errors import DataError
 
 
 class ImageDataset(Dataset):

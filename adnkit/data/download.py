@@ -22,8 +22,8 @@ from pathlib import Path, PurePosixPath
 
 from tqdm.auto import tqdm
 
-from adnkit.checkpoint import sha256_of
-from adnkit.errors import DataError
+from adnkit.core.errors import DataError
+from adnkit.core.files import sha256_of
 
 CHUNK = 1 << 20
 # tarfile's "data" filter (Python 3.11.4+, 3.10.12+) refuses unsafe members itself; older Pythons rely on ours.

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from adnkit.core.errors import DataError
 from adnkit.data.samples import Sample, Split
-from adnkit.errors import DataError
 
 ELPV_TYPES = ("mono", "poly")
 _EPS = 1e-9  # probabilities are stored as 0.6666666666666666

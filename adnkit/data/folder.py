@@ -16,9 +16,9 @@ import re
 import warnings
 from pathlib import Path
 
+from adnkit.core.errors import DataError
 from adnkit.data.images import IMAGE_EXTENSIONS, DataWarning, list_images
 from adnkit.data.samples import Sample, Split
-from adnkit.errors import DataError
 
 GOOD_NAMES = ("good", "normal", "ok")
 """Folder names (after normalisation) that hold defect-free images."""

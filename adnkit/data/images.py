@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from adnkit.core.errors import DataError
 from adnkit.data.samples import Split
-from adnkit.errors import DataError
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif",
                               ".ppm", ".pgm", ".pbm", ".pnm"})

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from adnkit.core.errors import DataError
 from adnkit.data.folder import GOOD_NAMES, find_child, load_folder, norm_name
 from adnkit.data.images import list_images
 from adnkit.data.samples import Split
-from adnkit.errors import DataError
 
 INSPLAD_ASSETS: dict[str, tuple[int, int, dict[str, int]]] = {
     # asset: (train good, test good, {defect: test images})

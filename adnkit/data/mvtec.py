@@ -13,11 +13,11 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
+from adnkit.core.errors import DataError
 from adnkit.data.download import download, extract
 from adnkit.data.folder import GOOD_NAMES, load_folder
 from adnkit.data.images import IMAGE_EXTENSIONS
 from adnkit.data.samples import Split
-from adnkit.errors import DataError
 
 MVTEC_URL = ("https://www.mydrive.ch/shares/38536/3830184030e49fe74747669442f0f282/download/"
              "420938113-1629952094/mvtec_anomaly_detection.tar.xz")

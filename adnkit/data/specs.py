@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from adnkit.core.errors import DataError
 from adnkit.data.elpv import load_elpv
 from adnkit.data.folder import load_folder
 from adnkit.data.images import validate_split
@@ -23,7 +24,6 @@ from adnkit.data.samples import Split, subset_train
 from adnkit.data.synthetic import load_synthetic
 from adnkit.data.validation import hold_out_validation
 from adnkit.data.wafer import load_wafer, load_wm811k
-from adnkit.errors import DataError
 
 SPEC_PREFIXES = ("folder", "mvtec", "insplad", "wafer", "wm811k", "elpv", "synthetic")
 SPEC_EXAMPLES = {

@@ -33,9 +33,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from adnkit.core.errors import DataError
 from adnkit.data.folder import load_folder
 from adnkit.data.samples import Split
-from adnkit.errors import DataError
 
 SYNTHETIC_KINDS = ("texture", "object")
 SYNTHETIC_DEFECTS = ("scratch", "hole", "crack", "contamination", "color")

@@ -24,8 +24,8 @@ import os
 import zlib
 from pathlib import Path, PurePath
 
+from adnkit.core.errors import DataError
 from adnkit.data.samples import Split
-from adnkit.errors import DataError
 
 
 def validation_order(paths: list[Path]) -> list[int]:

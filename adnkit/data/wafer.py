@@ -30,11 +30,11 @@ import pandas as pd
 from PIL import Image
 from tqdm.auto import tqdm
 
+from adnkit.core.errors import DataError
+from adnkit.core.formatting import safe_name
 from adnkit.data.folder import load_folder
 from adnkit.data.images import DataWarning
 from adnkit.data.samples import Split
-from adnkit.errors import DataError
-from adnkit.formatting import safe_name
 
 WM811K_MIN_SIDE = 64
 WM811K_TEST_GOOD_FRACTION = 0.2

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from adnkit.errors import ConfigError
+from adnkit.core.errors import ConfigError
 from adnkit.explain.methods import GRADIENT_METHOD, BlankMapError, cam_methods, canonical_method, check_map
 
 

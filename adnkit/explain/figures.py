@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from adnkit.errors import ConfigError
+from adnkit.core.errors import ConfigError
 from adnkit.explain.image import Explanation, explain_image
 from adnkit.explain.methods import canonical_method
 

@@ -7,12 +7,12 @@ from pathlib import Path
 
 from PIL import Image
 
-from adnkit.errors import DataError
+from adnkit.core.errors import DataError
+from adnkit.core.formatting import safe_name
+from adnkit.detection.detector import load_run
 from adnkit.explain.figures import side_by_side
 from adnkit.explain.image import Explanation, explain_image
 from adnkit.explain.methods import canonical_method
-from adnkit.formatting import safe_name
-from adnkit.score import load_run
 
 
 def unique_names(paths: Sequence[Path]) -> list[str]:
@@ -34,7 +34,7 @@ def write_explanations(run_dirs: Sequence[str | Path], images: Sequence[str | Pa
     """For each run and image write `<out>/<run-name>/<image-stem>_<method>.png` (the overlay, at the image's
     own size); with several runs also `<out>/compare/<image-stem>_<method>.png` (original + overlays side by
     side). Images may be files or folders. Returns the written paths. Bad paths: DataError (one line)."""
-    from adnkit.score import collect_images
+    from adnkit.detection.detector import collect_images
 
     method = canonical_method(method)
     if not run_dirs:

@@ -14,7 +14,7 @@ import torch
 from torchvision.transforms.v2 import functional as TF
 
 from adnkit.explain.methods import check_map
-from adnkit.views import fixed_angles, normalize, rotate_views, to_unit
+from adnkit.model.views import fixed_angles, normalize, rotate_views, to_unit
 
 
 def gradient_map(model, x_unit: torch.Tensor, rotations: int | None = None, sigma: float = 3.0,

@@ -12,16 +12,16 @@ import numpy as np
 import torch
 from torchvision.transforms.v2 import functional as TF
 
+from adnkit.core.errors import ConfigError, DataError
 from adnkit.data.images import MIN_IMAGE_SIDE
-from adnkit.errors import ConfigError, DataError
+from adnkit.detection.detector import load_run
+from adnkit.evaluation.summary import decisions
 from adnkit.explain.cam import cam_map, resolve_layer
 from adnkit.explain.gradients import gradient_map
 from adnkit.explain.methods import GRADIENT_METHOD, canonical_method, is_informative
 from adnkit.explain.overlay import overlay_map, png_bytes, resize01
-from adnkit.metrics import decisions
-from adnkit.score import load_run
-from adnkit.scoring import score_images
-from adnkit.views import normalize, to_unit
+from adnkit.model.scoring import score_images
+from adnkit.model.views import normalize, to_unit
 
 
 @dataclass
@@ -48,7 +48,8 @@ class Explanation:
 
     @property
     def decision(self) -> str | None:
-        """"anomalous" when score >= threshold (adnkit.metrics.decisions), "good" otherwise; None without one."""
+        """"anomalous" when score >= threshold (adnkit.evaluation.summary.decisions), "good" otherwise; None without
+        one."""
         if self.threshold is None:
             return None
         return str(decisions(self.score, self.threshold))
@@ -59,7 +60,7 @@ class Explanation:
 
 def _unpack(run_or_model, device: str = "auto"):
     """(model, threshold or None, name) from a TrainedRun, a DifferNet or a run folder path."""
-    from adnkit.model import DifferNet
+    from adnkit.model.differnet import DifferNet
 
     if isinstance(run_or_model, DifferNet):
         return run_or_model, None, run_or_model.cfg.attention
@@ -88,7 +89,7 @@ def load_image(path: str | Path, image_size: int, min_side: int = MIN_IMAGE_SIDE
 
 @torch.no_grad()
 def _image_score(model, image_uint8: torch.Tensor) -> float:
-    """The model's anomaly score of one image [3, S, S], through adnkit.scoring (the test rotations of the
+    """The model's anomaly score of one image [3, S, S], through adnkit.model.scoring (the test rotations of the
     run's settings, as in its scores.csv)."""
     return float(score_images(model, image_uint8[None])[0])
 

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from adnkit.core.errors import DataError
 from adnkit.data.dataset import read_mask_file
-from adnkit.errors import DataError
 from adnkit.explain.image import explain_image
 from adnkit.explain.methods import canonical_method
 

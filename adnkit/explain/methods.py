@@ -12,7 +12,7 @@ import warnings
 
 import numpy as np
 
-from adnkit.errors import AdnkitError, ConfigError
+from adnkit.core.errors import AdnkitError, ConfigError
 
 GRADIENT_METHOD = "gradients"
 _CAM_CLASS_NAMES = {

@@ -1,0 +1,1 @@
+"""A trained detector: images in, scores and decisions out (Detector)."""

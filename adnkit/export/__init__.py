@@ -1,0 +1,1 @@
+"""ONNX export of a trained run and scoring it with onnxruntime."""

@@ -1,0 +1,1 @@
+"""Fitting a detector: the training loop, its checkpoints and resume."""
