@@ -5,7 +5,6 @@ AttentDifferNet: Vieira e Silva et al., "Attention Modules Improve Image-Level A
 Industrial Inspection: A DifferNet Case Study", WACV 2024.
 """
 
-__version__ = "0.1.0"
-
 from adnkit.config.settings import Config, preset  # noqa: E402,F401
 from adnkit.core.errors import AdnkitError  # noqa: E402,F401
+from adnkit.core.version import __version__  # noqa: E402,F401

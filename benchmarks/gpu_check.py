@@ -33,7 +33,7 @@ from profile_step import path_settings, profile_path  # noqa: E402  (benchmarks/
 from adnkit.config.settings import preset  # noqa: E402
 from adnkit.model.differnet import DifferNet  # noqa: E402
 from adnkit.model.views import fixed_angles, normalize, rotate_views  # noqa: E402
-from adnkit.training.train import run_training  # noqa: E402
+from adnkit.training.trainer import train  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -124,7 +124,7 @@ def short_run(base, data_root: str, max_train_images: int) -> dict:
                        max_train_images=max_train_images)
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        metrics = run_training(cfg, Path(tmp) / "run", progress=False)
+        metrics = train(cfg, Path(tmp) / "run", progress=False)
         metrics["wall_s"] = time.perf_counter() - t0
     require(metrics["n_train"] > 0 and metrics["n_test"] > 0 and finite(metrics["auroc_last"]),
             f"the short run trained on {metrics['n_train']} and scored {metrics['n_test']} images "

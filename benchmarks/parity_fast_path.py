@@ -18,7 +18,7 @@ import torch
 from jsonout import emit, finite, require
 
 from adnkit.config.settings import preset
-from adnkit.training.train import run_training
+from adnkit.training.trainer import train
 
 PATHS = {
     "fp32-plain": dict(flow_precision="fp32", optimizer_impl="plain", compile_flow="off"),
@@ -42,7 +42,7 @@ def main(argv=None) -> int:
             for name, settings in PATHS.items():
                 cfg = preset(args.preset, data=args.data, data_root=args.data_root, seed=seed,
                              max_train_images=args.max_train_images, **settings)
-                m = run_training(cfg, Path(tmp) / f"{name}-{seed}", progress=False)
+                m = train(cfg, Path(tmp) / f"{name}-{seed}", progress=False)
                 require(m["n_test"] > 0 and finite(m["auroc_last"]),
                         f"{name} seed {seed}: {m['n_test']} test images, AUROC {m['auroc_last']}")
                 row[name] = {k: m[k] for k in ("auroc_last", "auroc_best", "train_seconds", "eval_seconds",

@@ -1,6 +1,6 @@
 """Profile of one training step of the flow on cached embeddings: where a step's time goes, per path.
 
-A step of adnkit's training loop (adnkit.training.train._epoch_cached) on a preset's flow:
+A step of adnkit's training loop (adnkit.training.steps.epoch_cached) on a preset's flow:
   data      gather batch_size x train_transforms rows from the cached view pool [N, V, D], move to the device
   forward   flow forward + DifferNet's NLL loss
   backward  zero_grad + loss.backward()

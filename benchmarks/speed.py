@@ -4,7 +4,7 @@ End to end, from image files to scores, on the same images and settings:
   adnkit  decode + resize once per image; rotations on tensors; frozen backbone without autograd; embeddings
           of a pool of training views and of the fixed test views computed once; the flow step's fast path
           at its automatic settings (adnkit.model.fastpath; recorded as adnkit_fast_path)
-          (adnkit.training.train.run_training).
+          (adnkit.training.trainer.train).
   plain   what the original DifferNet code does: every step decodes each image and runs PIL transforms per view
           (Resize -> RandomRotation(180) -> ToTensor -> Normalize), and recomputes AlexNet's features with
           autograd tracking (backbone parameters requiring grad, as in the original, though never optimised);
@@ -36,7 +36,7 @@ from adnkit.data import load_split
 from adnkit.model.differnet import DifferNet
 from adnkit.model.flow import nll_loss
 from adnkit.model.views import IMAGENET_MEAN, IMAGENET_STD
-from adnkit.training.train import run_training
+from adnkit.training.trainer import train
 
 
 def matmul_peak_gflops(device: torch.device, n: int = 4096, repeats: int = 5, trials: int = 3) -> float:
@@ -130,7 +130,7 @@ def measure(variant: str, preset_name: str, data_spec: str, data_root: str, n_tr
                  device=device)
     dev = resolve_device(cfg.device)
     with tempfile.TemporaryDirectory() as tmp:
-        metrics = run_training(cfg, Path(tmp) / "run", progress=False)
+        metrics = train(cfg, Path(tmp) / "run", progress=False)
     split = load_split(cfg)
     require(metrics["n_test"] == len(split.test) > 0 and finite(metrics["auroc_last"]),
             f"adnkit scored {metrics['n_test']} of {len(split.test)} test images (AUROC {metrics['auroc_last']})")

@@ -40,13 +40,13 @@ def explain_runs(explain_data_root, tmp_path_factory):
     Kept short (one meta epoch of one sub-epoch, 16 training images): the tests need real run folders
     (model.pt, scores.csv, thresholds), not good detectors."""
     from adnkit.config.settings import preset
-    from adnkit.training.train import run_training
+    from adnkit.training.trainer import train
 
     out = tmp_path_factory.mktemp("explain-runs")
     runs = {}
     for attention in ("none", "se"):
         cfg = preset("ci", data="synthetic:explain", data_root=str(explain_data_root), attention=attention,
                      meta_epochs=1, sub_epochs=1, max_train_images=16, feature_cache_views=2)
-        run_training(cfg, out / attention, progress=False)
+        train(cfg, out / attention, progress=False)
         runs[attention] = out / attention
     return runs

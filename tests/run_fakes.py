@@ -1,4 +1,4 @@
-"""Run folders written through adnkit.runs.folder, as run_training writes them, for tests that need finished runs
+"""Run folders written through adnkit.runs.folder, as train writes them, for tests that need finished runs
 without training (bench, report). Because they go through `Run`, a change of the folder's format that the
 fakes do not follow fails here rather than passing silently."""
 

@@ -1,6 +1,4 @@
 import json
-import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -8,11 +6,13 @@ import pandas as pd
 import pytest
 from run_fakes import write_run
 
+import adnkit.experiments.bench as bench_module
 from adnkit.config.settings import Config, preset
 from adnkit.core.errors import AdnkitError, ConfigError, DataError
-from adnkit.evaluation.summary import auroc
+from adnkit.evaluation.auroc import auroc
 from adnkit.experiments.bench import expand_specs, format_summary, run_bench, spec_names
 from adnkit.runs.folder import Run
+from adnkit.training.state import open_run
 
 METRIC_KEYS = {"auroc_last", "auroc_best", "best_epoch", "train_seconds", "eval_seconds", "train_images_per_s",
                "test_images_per_s", "peak_rss_mb", "n_train", "n_test", "attention", "seed", "dataset",
@@ -196,18 +196,18 @@ def test_dataset_name_from_the_run_wins_over_the_spec(tmp_path, base):
     assert (tmp_path / results.run_dir[1] / "metrics.partial.json").exists()
 
 
-def test_default_runner_is_run_training_and_resumes_a_failed_attempt(tmp_path, base, monkeypatch):
+def test_default_runner_is_train_and_resumes_a_failed_attempt(tmp_path, base, monkeypatch):
     calls = []
 
-    def run_training(cfg, out_dir, resume=False, progress=True):
-        calls.append((cfg.seed, resume))
-        if not resume:
+    def train(cfg, out_dir, resume=False, progress=True):
+        cfg, resuming = open_run(cfg, out_dir, resume)  # the one place that decides, as the real train does
+        calls.append((cfg.seed, resuming))
+        if not resuming:
             Run.create(out_dir, cfg)  # the real one claims the folder first
             raise RuntimeError("interrupted by a power cut")
         return write_fake_run(cfg, Path(out_dir))
 
-    # adnkit.training.train is imported lazily inside run_bench: a stand-in module takes its place.
-    monkeypatch.setitem(sys.modules, "adnkit.training.train", types.SimpleNamespace(run_training=run_training))
+    monkeypatch.setattr(bench_module, "train", train)
     first = run_bench(["synthetic:t"], ["none"], [0], base, tmp_path, progress=False)
     assert first.status.tolist() == ["failed"] and calls == [(0, False)]
     second = run_bench(["synthetic:t"], ["none"], [0], base, tmp_path, progress=False)

@@ -9,10 +9,10 @@ import torch
 
 from adnkit.config.settings import preset
 from adnkit.core.errors import ConfigError
-from adnkit.detection.detector import load_run
+from adnkit.detection.detector import Detector
 from adnkit.model.differnet import DifferNet, EmbeddingNorm
 from adnkit.model.flow import nll_loss
-from adnkit.training.train import run_training
+from adnkit.training.trainer import train
 
 pytestmark = [pytest.mark.usefixtures("one_thread"), pytest.mark.slow]  # trains real runs
 
@@ -100,16 +100,15 @@ def test_one_row_in_a_training_step_is_a_one_line_error(models):
 def test_a_trained_run_stores_the_statistics_and_scores_identically(tmp_path):
     cfg = preset("ci", data="synthetic:guard", data_root=str(tmp_path / "data"), embedding_norm="batch",
                  meta_epochs=1, sub_epochs=1, max_train_images=16, feature_cache_views=2)
-    run_training(cfg, tmp_path / "run", progress=False)
-    run = load_run(tmp_path / "run")
+    train(cfg, tmp_path / "run", progress=False)
+    run = Detector.load(tmp_path / "run")
     norm = run.model.embedding_norm
     assert norm is not None and not norm.training and int(norm.num_batches_tracked) > 0
     stored = torch.load(tmp_path / "run" / "model.pt", weights_only=True)["model"]
     assert torch.equal(stored["embedding_norm.running_mean"], norm.running_mean)
     assert not torch.allclose(norm.running_var, torch.ones_like(norm.running_var))  # not the initial state
-    from adnkit.detection.detector import score_paths
 
     table = pd.read_csv(tmp_path / "run" / "scores.csv")
-    again = score_paths(run, list(table["path"]))
+    again = run.score_files(list(table["path"]))
     np.testing.assert_allclose(again["score"].to_numpy(), table["score"].to_numpy(), rtol=1e-4, atol=1e-6)
     assert json.loads((tmp_path / "run" / "config.json").read_text())["embedding_norm"] == "batch"

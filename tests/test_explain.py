@@ -15,7 +15,7 @@ from adnkit import explain as E
 from adnkit.config.settings import preset
 from adnkit.core.errors import ConfigError, DataError
 from adnkit.data import load_split
-from adnkit.detection.detector import load_run
+from adnkit.detection.detector import Detector
 from adnkit.model.differnet import DifferNet
 from adnkit.model.views import normalize, to_unit
 
@@ -171,13 +171,13 @@ def test_localization_table(variants, defective):
 
 @pytest.mark.slow  # trains the two explain_runs
 def test_explanation_of_a_run_matches_its_scores(explain_runs):
-    run = load_run(explain_runs["none"], device="cpu")
+    run = Detector.load(explain_runs["none"], device="cpu")
     scores = pd.read_csv(explain_runs["none"] / "scores.csv")
     row = scores.sort_values("score").iloc[-1]
     ex = E.explain_image(run, row["path"], "gradcam")
     assert ex.score == pytest.approx(row["score"], rel=1e-4)
-    assert ex.threshold == pytest.approx(run.threshold)
-    assert ex.decision == ("anomalous" if row["score"] > run.threshold else "good")
+    assert ex.threshold == pytest.approx(run.threshold.value)
+    assert ex.decision == ("anomalous" if row["score"] > run.threshold.value else "good")
     with Image.open(row["path"]) as img:
         assert ex.map.shape == (img.height, img.width)
     assert Image.open(io.BytesIO(ex.overlay_png())).size == (img.width, img.height)
@@ -185,7 +185,7 @@ def test_explanation_of_a_run_matches_its_scores(explain_runs):
 
 @pytest.mark.slow  # trains the two explain_runs
 def test_compare_figure(explain_runs, odd_image):
-    runs = {name: load_run(path, device="cpu") for name, path in explain_runs.items()}
+    runs = {name: Detector.load(path, device="cpu") for name, path in explain_runs.items()}
     fig = E.compare(runs, odd_image, "gradcam")
     assert isinstance(fig, go.Figure)
     images = [t for t in fig.data if isinstance(t, go.Image)]

@@ -24,10 +24,10 @@ import torch  # noqa: E402
 from adnkit.cli.main import main  # noqa: E402
 from adnkit.config.settings import preset  # noqa: E402
 from adnkit.core.errors import AdnkitError, ExportError  # noqa: E402
-from adnkit.detection.detector import load_run, score_paths  # noqa: E402
-from adnkit.export.onnx_detector import OnnxDetector  # noqa: E402
+from adnkit.detection.detector import Detector  # noqa: E402
+from adnkit.export.onnx_detector import OnnxDetector, open_detector  # noqa: E402
 from adnkit.export.onnx_export import MARKER_KEY, export_onnx  # noqa: E402
-from adnkit.training.train import run_training  # noqa: E402
+from adnkit.training.trainer import train  # noqa: E402
 
 pytestmark = [pytest.mark.usefixtures("one_thread"), pytest.mark.slow]  # trains real runs
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,7 +47,7 @@ def runs(data_root, tmp_path_factory):
         cfg = preset("ci", data="synthetic:export", data_root=str(data_root), attention=attention,
                      meta_epochs=1, sub_epochs=1, max_train_images=16,
                      cpu_bf16_backbone="off")  # the graph is float32: compared with PyTorch's float32 path
-        run_training(cfg, out / attention, progress=False)
+        train(cfg, out / attention, progress=False)
     return {a: out / a for a in ATTENTIONS}
 
 
@@ -79,16 +79,15 @@ def images(data_root, runs):
 
 @pytest.mark.parametrize("attention", ATTENTIONS)
 def test_onnxruntime_scores_equal_pytorch_scores(attention, runs, exports, images):
-    reference = score_paths(load_run(runs[attention], device="cpu"), images)
-    detector = OnnxDetector(exports[attention], threads=1)
+    reference = Detector.load(runs[attention], device="cpu").score_files(images)
     for batch in (1, 5):  # one image per call, and several (the last call holds the rest)
-        table = detector.score_paths(images, batch_size=batch)
+        table = OnnxDetector(exports[attention], threads=1, images_per_call=batch).score_files(images)
         assert list(table.columns) == ["path", "score", "decision"]
         assert table["path"].tolist() == reference["path"].tolist()
         np.testing.assert_allclose(table["score"], reference["score"], rtol=REL)
         assert table["decision"].tolist() == reference["decision"].tolist()
-    # score_paths takes the .onnx path itself, like a run folder
-    by_path = score_paths(str(exports[attention]), images)
+    # open_detector takes the .onnx path itself, like a run folder
+    by_path = open_detector(str(exports[attention])).score_files(images)
     np.testing.assert_allclose(by_path["score"], reference["score"], rtol=REL)
 
 
@@ -106,17 +105,18 @@ def test_exported_rotations_are_pixel_identical_to_rotate_views(tmp_path):
 
 
 def test_metadata_carries_threshold_config_and_marker(runs, exports):
-    run = load_run(runs["cbam"], device="cpu")
+    run = Detector.load(runs["cbam"], device="cpu")
     model = onnx.load(str(exports["cbam"]), load_external_data=False)
     meta = {p.key: p.value for p in model.metadata_props}
     assert meta[MARKER_KEY] == "1"
-    assert float(meta["threshold"]) == run.threshold and meta["threshold_method"] == run.threshold_method
+    assert float(meta["threshold"]) == run.threshold.value and meta["threshold_method"] == run.threshold.text
     assert int(meta["image_size"]) == run.cfg.image_size and int(meta["test_transforms"]) == run.cfg.test_transforms
     assert json.loads(meta["config"]) == json.loads(run.cfg.to_json())
     assert meta["adnkit_version"] == __import__("adnkit").__version__ and meta["batch"] == "dynamic"
     onnx.checker.check_model(model)
     detector = OnnxDetector(exports["cbam"])
     assert detector.threshold == run.threshold and detector.cfg.attention == "cbam"
+    assert detector.threshold_source() == run.threshold_source()
     assert detector.image_size == run.cfg.image_size and detector.batch is None
 
 
@@ -129,8 +129,8 @@ def test_fixed_batch_export_from_the_cli(runs, images, tmp_path, capsys):
     assert {p.key: p.value for p in model.metadata_props}["batch"] == "3"
     detector = OnnxDetector(out, threads=1)
     assert detector.batch == 3 and detector.session.get_inputs()[0].shape[0] == 3
-    reference = score_paths(load_run(runs["se"], device="cpu"), images)
-    table = detector.score_paths(images)  # 10 images: calls of 3, the last one padded
+    reference = Detector.load(runs["se"], device="cpu").score_files(images)
+    table = detector.score_files(images)  # 10 images: calls of 3, the last one padded
     np.testing.assert_allclose(table["score"], reference["score"], rtol=REL)
     assert table["decision"].tolist() == reference["decision"].tolist()
 
@@ -218,7 +218,7 @@ def test_deploy_example_scores_like_adnkit_without_adnkit_torch_or_freia(exports
     lines = done.stdout.strip().splitlines()
     assert lines[-1] == "MODULES-OK" and lines[-2].startswith("threshold ")
     rows = [line.split("\t") for line in lines[:-2]]
-    expected = OnnxDetector(exports["se"]).score_paths(images)
+    expected = OnnxDetector(exports["se"]).score_files(images)
     assert [r[0] for r in rows] == expected["path"].tolist()
     np.testing.assert_allclose([float(r[1]) for r in rows], expected["score"], rtol=1e-6)
     assert [r[2] for r in rows] == expected["decision"].tolist()

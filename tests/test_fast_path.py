@@ -149,12 +149,12 @@ def test_a_failing_compile_falls_back_to_the_eager_flow(monkeypatch):
 
 
 def test_metrics_record_the_fast_path(tmp_path):
-    from adnkit.training.train import run_training
+    from adnkit.training.trainer import train
 
     cfg = preset("ci", data="synthetic:fastpath", data_root=str(tmp_path / "data"), meta_epochs=1, sub_epochs=1,
                  max_train_images=8, feature_cache_views=2, optimizer_impl="foreach", flow_precision="bf16",
                  cpu_bf16_backbone="off")
-    metrics = run_training(cfg, tmp_path / "run", progress=False)
+    metrics = train(cfg, tmp_path / "run", progress=False)
     assert metrics["fast_path"] == "optimizer=foreach flow_precision=bf16 compile_flow=off cpu_bf16_backbone=off"
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["fast_path"] == metrics["fast_path"]
 

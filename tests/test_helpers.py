@@ -15,7 +15,7 @@ from adnkit.config.settings import preset
 from adnkit.core.errors import AdnkitError, DataError
 from adnkit.core.formatting import pm, safe_name
 from adnkit.data import Sample, read_mask, read_mask_file, spec_names
-from adnkit.evaluation.summary import auroc_standard_error
+from adnkit.evaluation.auroc import auroc_standard_error
 from adnkit.experiments import bench
 from adnkit.model.flow import build_flow, count_parameters, flow_parameters
 

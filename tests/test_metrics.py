@@ -5,7 +5,9 @@ import pandas as pd
 import pytest
 
 from adnkit.core.errors import AdnkitError
-from adnkit.evaluation.summary import SUMMARY_COLUMNS, auroc, choose_threshold, confusion_at, roc_table, summarize
+from adnkit.evaluation.auroc import auroc, roc_table
+from adnkit.evaluation.summary import SUMMARY_COLUMNS, summarize
+from adnkit.evaluation.threshold import choose_threshold, rates_at
 
 # A hand example: 4 good, 3 defective.
 LABELS = [0, 0, 0, 0, 1, 1, 1]
@@ -54,41 +56,45 @@ def test_roc_table_runs_from_origin_to_one():
 def test_youden_on_hand_example():
     # J at 0.9: 1/3; 0.7: 2/3; 0.65: 2/3-1/4; 0.6: 1-1/4 = 0.75 (the max); 0.3: 1/2.
     # The threshold sits midway between 0.6 and the next lower score 0.3: the same decisions as at 0.6.
-    threshold, text = choose_threshold(LABELS, SCORES, method="youden")
+    chosen = choose_threshold("youden", test_labels=LABELS, test_scores=SCORES)
+    threshold, text = chosen.value, chosen.text
     assert threshold == pytest.approx(0.45)
-    assert list(confusion_at(LABELS, SCORES, threshold).values()) == list(confusion_at(LABELS, SCORES, 0.6).values())
+    assert list(rates_at(LABELS, SCORES, threshold).values()) == list(rates_at(LABELS, SCORES, 0.6).values())
     assert "test set" in text and "0.750" in text
     assert text.count(". ") == 0 and text.endswith(".")  # one sentence
 
 
 def test_train_quantile():
     train = np.arange(101, dtype=float)  # 0..100: the 0.9 quantile is 90
-    threshold, text = choose_threshold(LABELS, SCORES, method="train_quantile", train_scores=train, quantile=0.9)
+    chosen = choose_threshold("train_quantile", test_labels=LABELS, test_scores=SCORES, train_scores=train,
+                              quantile=0.9)
+    threshold, text = chosen.value, chosen.text
     assert threshold == pytest.approx(90.0)
     assert "training" in text and "no defective" in text
 
 
 def test_youden_falls_back_to_train_quantile_on_one_class():
-    threshold, text = choose_threshold([0, 0, 0], [0.1, 0.2, 0.3], method="youden",
-                                       train_scores=[1.0, 2.0, 3.0, 4.0, 5.0], quantile=0.5)
+    chosen = choose_threshold("youden", test_labels=[0, 0, 0], test_scores=[0.1, 0.2, 0.3],
+                              train_scores=[1.0, 2.0, 3.0, 4.0, 5.0], quantile=0.5)
+    threshold, text = chosen.value, chosen.text
     assert threshold == pytest.approx(3.0)
     assert "only one class" in text and "quantile" in text
     with pytest.raises(AdnkitError, match="train_scores"):
-        choose_threshold([0, 0], [0.1, 0.2], method="youden")
+        choose_threshold("youden", test_labels=[0, 0], test_scores=[0.1, 0.2])
 
 
 def test_threshold_method_is_checked():
     with pytest.raises(AdnkitError, match="youden"):
-        choose_threshold(LABELS, SCORES, method="otsu")
+        choose_threshold("otsu", test_labels=LABELS, test_scores=SCORES)
     with pytest.raises(AdnkitError, match="train_scores"):
-        choose_threshold(LABELS, SCORES, method="train_quantile")
+        choose_threshold("train_quantile", test_labels=LABELS, test_scores=SCORES)
 
 
 def test_confusion_at_counts_score_equal_to_threshold_as_defective():
-    c = confusion_at(LABELS, SCORES, 0.6)
+    c = rates_at(LABELS, SCORES, 0.6)
     assert (c["tp"], c["fp"], c["tn"], c["fn"]) == (3, 1, 3, 0)
     assert c["tpr"] == 1.0 and c["fpr"] == pytest.approx(0.25) and c["accuracy"] == pytest.approx(6 / 7)
-    nothing = confusion_at([0, 0], [0.1, 0.2], 0.15)
+    nothing = rates_at([0, 0], [0.1, 0.2], 0.15)
     assert math.isnan(nothing["tpr"]) and nothing["fpr"] == 0.5
 
 

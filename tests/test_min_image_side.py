@@ -12,9 +12,9 @@ from PIL import Image
 from adnkit.config.settings import preset
 from adnkit.core.errors import DataError
 from adnkit.data import DataWarning
-from adnkit.detection.detector import load_run, score_paths
+from adnkit.detection.detector import Detector
 from adnkit.explain import explain_image
-from adnkit.training.train import run_training
+from adnkit.training.trainer import train
 
 pytestmark = [pytest.mark.usefixtures("one_thread"), pytest.mark.slow]
 
@@ -39,10 +39,10 @@ def test_small_image_refused_or_skipped_at_the_default(tmp_path):
     root = tmp_path / "part"
     _folder(root)
     with pytest.raises(DataError, match=r"small\.png: image is 20x24 px.*min_image_side=32"):
-        run_training(_cfg(root, tmp_path), tmp_path / "refused", progress=False)
+        train(_cfg(root, tmp_path), tmp_path / "refused", progress=False)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        metrics = run_training(_cfg(root, tmp_path, skip_bad_images=True), tmp_path / "skipped", progress=False)
+        metrics = train(_cfg(root, tmp_path, skip_bad_images=True), tmp_path / "skipped", progress=False)
     assert metrics["n_train"] == 6
     assert any(issubclass(w.category, DataWarning) and "small.png" in str(w.message) for w in caught)
 
@@ -50,9 +50,9 @@ def test_small_image_refused_or_skipped_at_the_default(tmp_path):
 def test_lower_min_image_side_reaches_training_scoring_and_explain(tmp_path):
     root = tmp_path / "part"
     small = _folder(root)
-    metrics = run_training(_cfg(root, tmp_path, min_image_side=16), tmp_path / "run", progress=False)
+    metrics = train(_cfg(root, tmp_path, min_image_side=16), tmp_path / "run", progress=False)
     assert metrics["n_train"] == 7  # the small image was trained on, not refused mid-epoch
-    run = load_run(tmp_path / "run", device="cpu")
-    table = score_paths(run, [small])
+    run = Detector.load(tmp_path / "run", device="cpu")
+    table = run.score_files([small])
     assert len(table) == 1 and table["score"].notna().all()
     assert explain_image(run, small, "gradcam").map.shape == (24, 20)

@@ -12,12 +12,13 @@ import pandas as pd
 import pytest
 import torch
 
+import adnkit.training.steps as steps_module
 from adnkit.config.settings import preset
 from adnkit.core.errors import ConfigError
 from adnkit.data import load_split
-from adnkit.evaluation.test_metrics import auroc_ci
+from adnkit.evaluation.auroc import auroc_ci
 from adnkit.runs.folder import Run
-from adnkit.training.train import run_training
+from adnkit.training.trainer import train
 
 pytestmark = [pytest.mark.usefixtures("one_thread"), pytest.mark.slow]  # trains real runs
 
@@ -45,7 +46,7 @@ def _cfg(folder, **overrides):
 @pytest.fixture(scope="module")
 def val_run(folder, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "val"
-    return out, run_training(_cfg(folder, select="val"), out, progress=False)
+    return out, train(_cfg(folder, select="val"), out, progress=False)
 
 
 def test_new_keys_are_written_and_labelled(val_run):
@@ -72,14 +73,14 @@ def test_new_keys_are_written_and_labelled(val_run):
 
 def test_select_val_keeps_the_val_selected_model(val_run):
     out, metrics = val_run
-    from adnkit.detection.detector import load_run, score_paths
+    from adnkit.detection.detector import Detector
 
-    run = load_run(out, device="cpu")
+    run = Detector.load(out, device="cpu")
     table = Run(out).read_scores()
-    fresh = score_paths(run, table["path"].head(4).tolist())
+    fresh = run.score_files(table["path"].head(4).tolist())
     np.testing.assert_allclose(fresh["score"], table["score"].head(4), rtol=1e-4)
     # scores.csv is the kept (val-selected) model's: its AUROC is the history's AUROC at that evaluation
-    from adnkit.evaluation.summary import auroc
+    from adnkit.evaluation.auroc import auroc
 
     assert auroc(table["label"], table["score"]) == pytest.approx(metrics["auroc_val_selected"], abs=1e-9)
 
@@ -94,21 +95,21 @@ def test_the_threshold_does_not_move_when_test_labels_change(folder, tmp_path, v
         p.rename(moved / "test" / "scratch" / p.name)
     for p in bad[:3]:
         p.rename(moved / "test" / "good" / p.name)
-    again = run_training(_cfg(moved, select="val"), tmp_path / "run", progress=False)
+    again = train(_cfg(moved, select="val"), tmp_path / "run", progress=False)
     assert again["threshold"] == metrics["threshold"]
     assert again["threshold_val_fpr"] == metrics["threshold_val_fpr"]
     assert again["auroc_last"] != metrics["auroc_last"]  # the test labels did change
 
 
 def test_interval_is_the_stats_interval_of_the_stored_scores(folder, tmp_path):
-    metrics = run_training(_cfg(folder, meta_epochs=1, bootstrap_resamples=200), tmp_path / "r", progress=False)
+    metrics = train(_cfg(folder, meta_epochs=1, bootstrap_resamples=200), tmp_path / "r", progress=False)
     table = Run(tmp_path / "r").read_scores()
     assert metrics["auroc_last_ci"] == list(auroc_ci(table["label"], table["score"], n_resamples=200, seed=0))
     assert not math.isnan(metrics["auroc_val_selected"])
 
 
 def test_without_a_validation_split_the_threshold_falls_back_and_says_so(folder, tmp_path):
-    metrics = run_training(_cfg(folder, meta_epochs=1, val_fraction=0), tmp_path / "r", progress=False)
+    metrics = train(_cfg(folder, meta_epochs=1, val_fraction=0), tmp_path / "r", progress=False)
     assert metrics["threshold_kind"] == "train_quantile" and metrics["threshold_requested"] == "val_fpr"
     assert "no validation images" in metrics["threshold_method"].lower()
     assert math.isnan(metrics["auroc_val_selected"]) and metrics["n_val"] == 0
@@ -127,21 +128,20 @@ def test_settings_are_checked():
 
 
 def test_resume_keeps_the_val_selected_state(folder, tmp_path, monkeypatch, val_run):
-    import adnkit.training.train as train_module
 
     _, metrics = val_run
-    real = train_module._epoch_cached
+    real = steps_module.epoch_cached
 
     def interrupt_in_third(*args, **kwargs):
         if args[-1] == 3:
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(train_module, "_epoch_cached", interrupt_in_third)
+    monkeypatch.setattr(steps_module, "epoch_cached", interrupt_in_third)
     with pytest.raises(KeyboardInterrupt):
-        run_training(_cfg(folder, select="val"), tmp_path / "r", progress=False)
-    monkeypatch.setattr(train_module, "_epoch_cached", real)
-    resumed = run_training(_cfg(folder, select="val"), tmp_path / "r", resume=True, progress=False)
+        train(_cfg(folder, select="val"), tmp_path / "r", progress=False)
+    monkeypatch.setattr(steps_module, "epoch_cached", real)
+    resumed = train(_cfg(folder, select="val"), tmp_path / "r", resume=True, progress=False)
     for key in ("auroc_val_selected", "val_selected_epoch", "threshold", "auroc_last"):
         assert resumed[key] == metrics[key], key
     stored = torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=True)
@@ -151,9 +151,9 @@ def test_resume_keeps_the_val_selected_state(folder, tmp_path, monkeypatch, val_
 
 
 def test_score_says_where_the_threshold_comes_from(val_run):
-    from adnkit.detection.detector import load_run
+    from adnkit.detection.detector import Detector
 
     out, metrics = val_run
-    line = load_run(out, device="cpu").threshold_source()
+    line = Detector.load(out, device="cpu").threshold_source()
     assert line.startswith(f"threshold {metrics['threshold']:.6g}: ") and "validation images" in line
     assert "validation false-positive rate of 1%" in line and f"of {metrics['n_val']} validation images" in line

@@ -7,7 +7,7 @@ from run_fakes import write_run
 
 from adnkit.config.settings import Config, preset
 from adnkit.core.errors import AdnkitError
-from adnkit.evaluation.summary import auroc
+from adnkit.evaluation.auroc import auroc
 from adnkit.experiments.bench import run_bench
 from adnkit.experiments.report import SECTIONS, write_report
 
@@ -15,7 +15,7 @@ PLOTLY_JS_HEADER = "* plotly.js v"  # the licence header at the top of the embed
 
 
 def fake_runner(fail_attention=None):
-    """A stand-in for run_training that writes a run folder in its format."""
+    """A stand-in for train that writes a run folder in its format."""
 
     def runner(cfg: Config, run_dir: Path) -> dict:
         if cfg.attention == fail_attention:

@@ -104,14 +104,14 @@ def test_checkpoint_and_model_round_trip_weights_only(tmp_path):
 
 def test_threshold_from_metrics_and_from_an_old_model_file(tmp_path):
     run = _finished(tmp_path)
-    threshold, how = run.threshold()
-    assert threshold == run.read_metrics().threshold and how == "youden"
+    threshold = run.threshold()
+    assert threshold.value == run.read_metrics().threshold and threshold.text == "youden"
     # Folders written before the threshold lived only in metrics.json kept it in model.pt as well.
     values = run.read_metrics().to_dict()
     values["threshold"] = math.nan
     run.write_metrics(values)
     run.save_model({}, threshold=1.5, threshold_method="old way", config=run.config.to_dict())
-    assert run.threshold() == (1.5, "old way")
+    assert (run.threshold().value, run.threshold().text) == (1.5, "old way")
 
 
 def test_set_aside_metrics_makes_the_run_unfinished(tmp_path):

@@ -1,15 +1,16 @@
 """Uncertainty and metrics beside AUROC: bootstrap intervals on hand cases and against a direct stratified
-numpy resampling, aupr / f1_max / fpr_at_95_tpr by hand, and test_metrics' keys."""
+numpy resampling, aupr / f1_max / fpr_at_95_tpr by hand, and the per-run metrics registry."""
 
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
 from adnkit.core.errors import AdnkitError
-from adnkit.evaluation import test_metrics as stats
-from adnkit.evaluation.test_metrics import METRIC_NOTES, _auroc_of_samples, aupr, auroc_ci, f1_max, fpr_at_95_tpr
+from adnkit.evaluation.auroc import _auroc_of_samples, aupr, auroc, auroc_ci, f1_max, fpr_at_95_tpr
+from adnkit.evaluation.run_metrics import RUN_METRICS, RunMetric, TestScores, register_run_metric, run_metric_values
 
 LABELS = [0, 0, 1, 1]
 SCORES = [0.1, 0.4, 0.35, 0.8]
@@ -62,16 +63,39 @@ def test_aupr_f1_max_fpr95_by_hand():
         aupr([0, 0], [0.1, 0.2])
 
 
-def test_test_metrics_keys_and_one_class():
-    m = stats.test_metrics(LABELS, SCORES, threshold=0.35)
-    assert set(m) == {"auroc", "auroc_ci", "aupr", "f1_max", "fpr_at_95_tpr", "tpr", "fpr", "precision", "f1"}
-    assert set(m) == set(METRIC_NOTES) and "oracle" in METRIC_NOTES["f1_max"]
-    assert m["auroc"] == pytest.approx(0.75) and m["tpr"] == 1.0 and m["fpr"] == 0.5
-    assert m["precision"] == pytest.approx(2 / 3) and m["f1"] == pytest.approx(0.8)
-    low, high = m["auroc_ci"]
-    assert 0 <= low <= m["auroc"] <= high <= 1
-    good_only = stats.test_metrics([0, 0, 0], [0.1, 0.2, 0.3], threshold=0.25)
-    assert math.isnan(good_only["auroc"]) and math.isnan(good_only["tpr"])
-    assert good_only["fpr"] == pytest.approx(1 / 3)
-    no_threshold = stats.test_metrics(LABELS, SCORES, n_resamples=10)
-    assert all(math.isnan(no_threshold[k]) for k in ("tpr", "fpr", "precision", "f1"))
+def _run_metrics(labels, scores, threshold, resamples=1000):
+    labels, scores = np.asarray(labels), np.asarray(scores, dtype=float)
+    return run_metric_values(TestScores(labels, scores, scores, threshold, resamples, 0))
+
+
+def test_run_metrics_keys_and_one_class():
+    m, notes = _run_metrics(LABELS, SCORES, threshold=0.35)
+    assert set(m) == {"auroc_last_ci", "aupr", "f1_max", "fpr_at_95_tpr", "test_tpr", "test_fpr", "test_precision",
+                      "test_f1"}
+    assert set(m) == set(notes) and "oracle" in notes["f1_max"]
+    assert auroc(LABELS, SCORES) == pytest.approx(0.75) and m["test_tpr"] == 1.0 and m["test_fpr"] == 0.5
+    assert m["test_precision"] == pytest.approx(2 / 3) and m["test_f1"] == pytest.approx(0.8)
+    low, high = m["auroc_last_ci"]
+    assert 0 <= low <= auroc(LABELS, SCORES) <= high <= 1
+    good_only, _ = _run_metrics([0, 0, 0], [0.1, 0.2, 0.3], threshold=0.25)
+    assert math.isnan(good_only["aupr"]) and math.isnan(good_only["test_tpr"])
+    assert good_only["test_fpr"] == pytest.approx(1 / 3)
+    no_threshold, _ = _run_metrics(LABELS, SCORES, None, resamples=10)
+    assert all(math.isnan(no_threshold[k]) for k in ("test_tpr", "test_fpr", "test_precision", "test_f1"))
+
+
+def test_a_registered_run_metric_is_computed_and_summarised(monkeypatch):
+    monkeypatch.setattr("adnkit.evaluation.run_metrics.RUN_METRICS", list(RUN_METRICS))  # leave the registry as it was
+    register_run_metric(RunMetric("test_tnr", "at the stored threshold: share of good test images called good",
+                                  lambda t: 1 - float(np.mean(t.scores[t.labels == 0] >= t.threshold)), summary=True))
+    m, notes = _run_metrics(LABELS, SCORES, threshold=0.35)
+    assert m["test_tnr"] == pytest.approx(1 - m["test_fpr"]) and "good" in notes["test_tnr"]
+    with pytest.raises(AdnkitError, match="exists already"):
+        register_run_metric(RunMetric("aupr", "again", lambda t: 0.0))
+    from adnkit.evaluation.summary import summarize
+
+    rows = [dict(dataset="d", category="c", attention=a, seed=s, auroc_last=0.8, auroc_best=0.8, test_tnr=v)
+            for a, s, v in (("none", 0, 0.9), ("none", 1, 0.7), ("se", 0, 0.5), ("se", 1, 0.5))]
+    summary = summarize(pd.DataFrame(rows))
+    none = summary[(summary.category == "c") & (summary.attention == "none")].iloc[0]
+    assert none.test_tnr_mean == pytest.approx(0.8) and none.test_tnr_std == pytest.approx(np.std([0.9, 0.7], ddof=1))

@@ -7,7 +7,7 @@ import pytest
 from test_bench import FakeRunner
 
 from adnkit.config.settings import preset
-from adnkit.experiments.study import format_study, run_spread, run_study, study_variants
+from adnkit.experiments.study import format_study, run_study, spread_of_run, study_variants
 from adnkit.runs.folder import Run
 
 pytestmark = pytest.mark.slow  # trains real runs
@@ -88,10 +88,10 @@ def test_trained_variants_can_run_on_fewer_seeds(tmp_path):
 
 
 def test_run_spread_of_a_real_run_is_cached(explain_runs):  # the conftest's two tiny ci runs
-    spread = run_spread(explain_runs["se"], max_images=8)
+    spread = spread_of_run(explain_runs["se"], max_images=8)
     assert spread["n_images"] == 8 and spread["mean_std"] > 0 and spread["dim"] == 512
     assert Run(explain_runs["se"]).read_spread()["mean_std"] == spread["mean_std"]
-    assert run_spread(explain_runs["se"], max_images=8) == spread
+    assert spread_of_run(explain_runs["se"], max_images=8) == spread
 
 
 def test_cli_study_help_and_bad_question(capsys):

@@ -1,14 +1,13 @@
 """Label-free thresholds: a 1%-FPR threshold computable by hand, ties, the too-few-images note, the
 threshold unchanged when the test labels change, fallbacks, and the test-set rates at a threshold."""
 
+import json
 import math
 
 import numpy as np
 import pytest
 
 from adnkit.core.errors import AdnkitError
-from adnkit.evaluation.summary import choose_threshold as metrics_choose
-from adnkit.evaluation.summary import confusion_at
 from adnkit.evaluation.threshold import (
     THRESHOLD_METHODS,
     Threshold,
@@ -59,8 +58,6 @@ def test_threshold_is_unchanged_when_test_labels_change():
     a = choose_threshold("val_fpr", val_scores=val, test_labels=labels_a, test_scores=test_scores)
     b = choose_threshold("val_fpr", val_scores=val, test_labels=labels_b, test_scores=test_scores)
     assert a == b and a.value == val_fpr_threshold(val).value
-    old_api = [metrics_choose(lab, test_scores, "val_fpr", val_scores=val)[0] for lab in (labels_a, labels_b)]
-    assert old_api == [a.value, a.value]
 
 
 def test_no_validation_split_falls_back_to_train_quantile_and_says_so():
@@ -96,19 +93,25 @@ def test_youden_and_train_quantile_are_kept_and_record_the_validation_fpr():
         val_fpr_threshold([1.0, float("nan")])
 
 
-def test_as_dict_is_json_ready():
-    d = val_fpr_threshold(np.arange(1, 201)).as_dict()
-    assert set(d) == {"threshold", "threshold_method", "threshold_requested", "threshold_note",
+def test_the_record_is_json_ready_and_reads_back():
+    t = val_fpr_threshold(np.arange(1, 201))
+    d = t.to_record()
+    assert set(d) == {"threshold", "threshold_method", "threshold_kind", "threshold_requested",
                       "threshold_target_fpr", "threshold_val_fpr", "n_val"}
-    assert d["threshold"] == 199.0 and d["threshold_method"] == "val_fpr" and d["threshold_val_fpr"] == 0.01
-    assert Threshold(1.0, "youden", "youden", "x").as_dict()["threshold_target_fpr"] is None
+    assert d["threshold"] == 199.0 and d["threshold_kind"] == "val_fpr" and d["threshold_val_fpr"] == 0.01
+    assert d["threshold_method"] == t.text  # metrics.json's name for the sentence
+    assert math.isnan(Threshold(1.0, "youden", "youden", "x").to_record()["threshold_target_fpr"])
+    assert Threshold.from_record(json.loads(json.dumps(d))) == t
+    old = Threshold.from_record({"threshold": 1.5, "threshold_method": "old way"})  # runs before threshold_kind
+    assert (old.value, old.text, old.method, old.target_fpr) == (1.5, "old way", "", None)
+    assert t.source_line().startswith("threshold 199: Threshold 199 calls at most 1%") and "set for a validation" \
+        in t.source_line()
 
 
 def test_rates_at_a_threshold_by_hand():
     r = rates_at(LABELS, SCORES, 0.6)  # called defective: 0.65, 0.6, 0.7, 0.9 -> tp 3, fp 1
     assert (r["tp"], r["fp"], r["tn"], r["fn"]) == (3, 1, 3, 0)
     assert r["tpr"] == 1.0 and r["fpr"] == 0.25 and r["precision"] == 0.75 and r["f1"] == pytest.approx(6 / 7)
-    assert confusion_at(LABELS, SCORES, 0.6) == r  # metrics.confusion_at gives the same, with the new keys
     nothing = rates_at(LABELS, SCORES, 5.0)
     assert math.isnan(nothing["precision"]) and nothing["tpr"] == 0.0 and nothing["f1"] == 0.0
     good_only = rates_at([0, 0], [0.1, 0.2], 0.15)

@@ -10,11 +10,12 @@ import pandas as pd
 import pytest
 import torch
 
-import adnkit.training.train as train_module
+import adnkit.training.steps as steps_module
+import adnkit.training.trainer as train_module
 from adnkit.config.settings import preset
 from adnkit.core.errors import AdnkitError
-from adnkit.detection.detector import load_run, score_paths
-from adnkit.training.train import TrainingError, run_training
+from adnkit.detection.detector import Detector
+from adnkit.training.trainer import TrainingError, train
 
 METRIC_TYPES = {
     "auroc_last": float, "auroc_best": float, "best_epoch": int, "train_seconds": float, "eval_seconds": float,
@@ -37,7 +38,7 @@ def ci_cfg(data_root, **overrides):
 @pytest.fixture(scope="module")
 def finished_run(data_root, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "none"
-    metrics = run_training(ci_cfg(data_root, meta_epochs=3), out, progress=False)
+    metrics = train(ci_cfg(data_root, meta_epochs=3), out, progress=False)
     return out, metrics
 
 
@@ -70,7 +71,7 @@ def test_run_folder_holds_the_contract(finished_run):
 
 def test_same_seed_gives_the_same_numbers(finished_run, data_root, tmp_path):
     out, metrics = finished_run
-    again = run_training(ci_cfg(data_root, meta_epochs=3), tmp_path / "again", progress=False)
+    again = train(ci_cfg(data_root, meta_epochs=3), tmp_path / "again", progress=False)
     assert again["auroc_last"] == metrics["auroc_last"]
     pd.testing.assert_frame_equal(pd.read_csv(out / "scores.csv"), pd.read_csv(tmp_path / "again" / "scores.csv"))
     a = pd.read_csv(out / "history.csv")["train_loss"]
@@ -80,20 +81,20 @@ def test_same_seed_gives_the_same_numbers(finished_run, data_root, tmp_path):
 
 def test_score_command_agrees_with_training_scores(finished_run):
     out, _ = finished_run
-    run = load_run(out, device="cpu")
+    run = Detector.load(out, device="cpu")
     table = pd.read_csv(out / "scores.csv").head(6)
-    fresh = score_paths(run, table["path"].tolist())
+    fresh = run.score_files(table["path"].tolist())
     assert fresh["score"].to_numpy() == pytest.approx(table["score"].to_numpy(), rel=1e-4, abs=1e-5)
     assert set(fresh["decision"]) <= {"good", "anomalous"}
-    assert ((fresh["score"] >= run.threshold) == (fresh["decision"] == "anomalous")).all()
-    assert ("test set" in run.threshold_method or "quantile" in run.threshold_method
-            or "validation images" in run.threshold_method)
+    assert ((fresh["score"] >= run.threshold.value) == (fresh["decision"] == "anomalous")).all()
+    assert ("test set" in run.threshold.text or "quantile" in run.threshold.text
+            or "validation images" in run.threshold.text)
 
 
 def test_resume_after_interrupt_gives_the_same_weights(finished_run, data_root, tmp_path, monkeypatch):
     out, _ = finished_run
     calls = {"n": 0}
-    real = train_module._epoch_cached
+    real = steps_module.epoch_cached
 
     def interrupt_in_second_meta_epoch(*args, **kwargs):
         if args[-1] == 2:
@@ -101,13 +102,13 @@ def test_resume_after_interrupt_gives_the_same_weights(finished_run, data_root, 
         calls["n"] += 1
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(train_module, "_epoch_cached", interrupt_in_second_meta_epoch)
+    monkeypatch.setattr(steps_module, "epoch_cached", interrupt_in_second_meta_epoch)
     with pytest.raises(KeyboardInterrupt):
-        run_training(ci_cfg(data_root, meta_epochs=3), tmp_path / "r", progress=False)
+        train(ci_cfg(data_root, meta_epochs=3), tmp_path / "r", progress=False)
     ckpt = torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=True)
     assert ckpt["meta_epoch"] == 1  # at most one meta epoch lost
-    monkeypatch.setattr(train_module, "_epoch_cached", real)
-    resumed = run_training(ci_cfg(data_root), tmp_path / "r", resume=True, progress=False)
+    monkeypatch.setattr(steps_module, "epoch_cached", real)
+    resumed = train(ci_cfg(data_root), tmp_path / "r", resume=True, progress=False)
     assert resumed["meta_epochs"] == 3
     a = torch.load(out / "model.pt", weights_only=True)["model"]
     b = torch.load(tmp_path / "r" / "model.pt", weights_only=True)["model"]
@@ -119,23 +120,23 @@ def test_resume_after_interrupt_gives_the_same_weights(finished_run, data_root, 
 def test_a_second_run_into_the_same_folder_is_refused(finished_run, data_root):
     out, _ = finished_run
     with pytest.raises(AdnkitError, match="--resume"):
-        run_training(ci_cfg(data_root), out, progress=False)
+        train(ci_cfg(data_root), out, progress=False)
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(data_root, tmp_path, monkeypatch):
-    real = train_module.nll_loss
+    real = steps_module.nll_loss
     state = {"meta": 0}
-    real_epoch = train_module._epoch_cached
+    real_epoch = steps_module.epoch_cached
 
     def track(*args, **kwargs):
         state["meta"] = args[-1]
         return real_epoch(*args, **kwargs)
 
-    monkeypatch.setattr(train_module, "_epoch_cached", track)
-    monkeypatch.setattr(train_module, "nll_loss",
+    monkeypatch.setattr(steps_module, "epoch_cached", track)
+    monkeypatch.setattr(steps_module, "nll_loss",
                         lambda z, j: real(z, j) * (float("nan") if state["meta"] == 2 else 1.0))
     with pytest.raises(TrainingError, match="meta epoch 2"):
-        run_training(ci_cfg(data_root, meta_epochs=3), tmp_path / "nan", progress=False)
+        train(ci_cfg(data_root, meta_epochs=3), tmp_path / "nan", progress=False)
     ckpt = torch.load(tmp_path / "nan" / "checkpoint.pt", weights_only=True)
     assert ckpt["meta_epoch"] == 1
     assert all(torch.isfinite(v).all() for v in ckpt["model"].values() if v.is_floating_point())
@@ -143,10 +144,10 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(data_root, tmp_path, 
 
 def test_trained_attention_runs_without_the_feature_cache(data_root, tmp_path):
     cfg = ci_cfg(data_root, attention="se", train_attention=True, meta_epochs=1, sub_epochs=1)
-    metrics = run_training(cfg, tmp_path / "se", progress=False)
+    metrics = train(cfg, tmp_path / "se", progress=False)
     assert metrics["feature_cache"] is False and math.isfinite(metrics["auroc_last"])
     stored = torch.load(tmp_path / "se" / "model.pt", weights_only=True)["model"]
-    untrained = load_run(tmp_path / "se", device="cpu").model  # reloads the stored, trained blocks
+    untrained = Detector.load(tmp_path / "se", device="cpu").model  # reloads the stored, trained blocks
     fresh = train_module.DifferNet(cfg, progress=False)
     key = next(k for k in stored if k.startswith("backbone.attention."))
     assert torch.equal(untrained.state_dict()[key], stored[key])
@@ -161,27 +162,27 @@ def test_a_checkpoint_with_code_is_refused(tmp_path):
     (tmp_path / "config.json").write_text(preset("ci").to_json())
     (tmp_path / "model.pt").write_bytes(pickle.dumps({"model": Evil()}))
     with pytest.raises(AdnkitError, match="cannot load"):
-        load_run(tmp_path, device="cpu")
+        Detector.load(tmp_path, device="cpu")
 
 
 def test_asking_for_cuda_without_a_gpu_is_a_clear_error(data_root, tmp_path):
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
     with pytest.raises(AdnkitError, match="--device cpu"):
-        run_training(ci_cfg(data_root, device="cuda"), tmp_path / "gpu", progress=False)
+        train(ci_cfg(data_root, device="cuda"), tmp_path / "gpu", progress=False)
 
 
-def test_train_or_load_reuses_a_finished_run(finished_run, data_root, tmp_path, monkeypatch):
+def test_train_or_reuse_reuses_a_finished_run(finished_run, data_root, tmp_path, monkeypatch):
     cfg = ci_cfg(data_root, meta_epochs=1, sub_epochs=1)
-    first = train_module.train_or_load(tmp_path, cfg, progress=False)
+    first = train_module.train_or_reuse(tmp_path, cfg, progress=False)
     assert (first / "metrics.json").is_file() and first.name.startswith("none-seed0-")
 
     def must_not_train(*args, **kwargs):
         raise AssertionError("a finished run must be reused")
 
-    monkeypatch.setattr(train_module, "run_training", must_not_train)
-    assert train_module.train_or_load(tmp_path, cfg, progress=False) == first
-    assert train_module.train_or_load.__module__ == "adnkit.training.train"
+    monkeypatch.setattr(train_module, "train", must_not_train)
+    assert train_module.train_or_reuse(tmp_path, cfg, progress=False) == first
+    assert train_module.train_or_reuse.__module__ == "adnkit.training.trainer"
     other = cfg.replace(seed=1)
     with pytest.raises(AssertionError):
-        train_module.train_or_load(tmp_path, other, progress=False)
+        train_module.train_or_reuse(tmp_path, other, progress=False)

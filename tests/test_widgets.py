@@ -32,7 +32,7 @@ def test_starts_on_the_most_anomalous_image_at_the_stored_threshold(explorer, ex
     st = explorer.state
     assert st.run == "DifferNet" and explorer.selected == ["DifferNet", "SE"]
     assert st.image == table.loc[table["score"].idxmax(), "path"]
-    assert st.threshold == pytest.approx(explorer.runs["DifferNet"].threshold)
+    assert st.threshold == pytest.approx(explorer.runs["DifferNet"].threshold.value)
     assert isinstance(explorer.widget, ipywidgets.VBox)
     labels = [label for label, _ in explorer.w_image.options]
     shown = [float(label.split(" | ")[0]) for label in labels]
@@ -58,7 +58,7 @@ def test_decision_flips_exactly_at_the_score(explorer, explain_runs):
     far = float(table["score"].max()) * 10
     assert explorer.set_threshold(far).threshold == far and explorer.w_threshold.value == pytest.approx(far)
     explorer.reset_threshold()
-    assert explorer.state.threshold == pytest.approx(explorer.runs["DifferNet"].threshold)
+    assert explorer.state.threshold == pytest.approx(explorer.runs["DifferNet"].threshold.value)
 
 
 def test_histogram_marks_the_image_and_the_threshold(explorer, explain_runs):
@@ -104,7 +104,7 @@ def test_cams_are_cached_and_widgets_drive_the_methods(explorer, explain_runs, m
     assert explorer.state.image == table["path"].iloc[4] and len(calls) == 2
     explorer.w_runs.value = ("SE",)  # primary switches: its threshold and its image list
     assert explorer.state.run == "SE" and list(explorer.state.overlays) == ["SE"]
-    assert explorer.state.threshold == pytest.approx(explorer.runs["SE"].threshold)
+    assert explorer.state.threshold == pytest.approx(explorer.runs["SE"].threshold.value)
     assert explorer.state.score == pytest.approx(
         _scores(explain_runs["se"]).set_index("path").loc[explorer.state.image, "score"])
     explorer.select_runs(["DifferNet", "SE"])
@@ -148,7 +148,7 @@ def test_dropdown_is_wide_and_the_threshold_is_explained_once(explorer, explain_
     score, defect, name = label.split(" | ")
     assert float(score) > 0 and defect and name.endswith(".png")
     assert explorer.w_image.layout.width not in (None, "", "60%") and explorer.w_image.layout.min_width
-    method = str(explorer.runs["DifferNet"].threshold_method)
+    method = str(explorer.runs["DifferNet"].threshold.text)
     assert method and method in explorer.threshold_note()  # the run's own sentence, whatever the method
     assert method not in explorer.w_text.value  # not repeated under each decision
     assert html.escape(method) in explorer.w_how.value

@@ -12,7 +12,9 @@ from pathlib import Path
 
 from adnkit.config.settings import PRESETS, Config, _flag, field_docs, field_types, parse_value, preset
 from adnkit.core.errors import AdnkitError, ConfigError
+from adnkit.core.version import __version__
 from adnkit.experiments.executors import add_executor_flags, executor_from_args
+from adnkit.export.onnx_detector import open_detector
 
 DEMO_DATA = ("elpv:mono", "synthetic:demo")
 DEMO_ATTENTIONS = ("none", "se", "cbam")
@@ -71,19 +73,12 @@ def cmd_train(args) -> int:
 
 
 def cmd_score(args) -> int:
-    from adnkit.detection.detector import load_run, score_paths
-
-    if Path(args.run_dir).suffix.lower() == ".onnx":  # export: an .onnx file scores through onnxruntime
-        from adnkit.export.onnx_detector import OnnxDetector
-
-        run = OnnxDetector(args.run_dir)
-    else:
-        run = load_run(args.run_dir, device=args.device)
-    table = score_paths(run, args.images, progress=not args.quiet)
+    detector = open_detector(args.run_dir, device=args.device)  # a run folder, or an .onnx file from `adnkit export`
+    table = detector.score_files(args.images, progress=not args.quiet)
     if args.csv:
         table.to_csv(args.csv, index=False)
     with_pd_options(lambda: print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}")))
-    print(run.threshold_source())
+    print(detector.threshold_source())
     return 0
 
 
@@ -204,7 +199,7 @@ def cmd_explain(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="adnkit", description=__doc__.splitlines()[0])
-    parser.add_argument("--version", action="version", version=f"adnkit {__import__('adnkit').__version__}")
+    parser.add_argument("--version", action="version", version=f"adnkit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("train", help="train DifferNet / AttentDifferNet on one dataset and write a run folder")

@@ -18,6 +18,9 @@ from adnkit.core.errors import DataError
 from adnkit.data.images import MIN_IMAGE_SIDE, read_image
 from adnkit.data.samples import Sample
 
+UNLABELLED = -1
+"""The label of an image whose class is not known (a file given to `adnkit score`)."""
+
 
 class ImageDataset(Dataset):
     """`dataset[i]` -> (uint8 tensor [3, image_size, image_size], i): sample i squashed to a square.
@@ -33,10 +36,28 @@ class ImageDataset(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
+    @classmethod
+    def of_files(cls, paths, image_size: int, *, min_side: int = MIN_IMAGE_SIDE) -> ImageDataset:
+        """Unlabelled image files; every file is read once first, so that a bad one is a one-line error naming
+        it before any work is done."""
+        for path in paths:
+            read_image(path, min_side=min_side)
+        return cls([Sample(Path(p), UNLABELLED, "unknown", None) for p in paths], image_size, min_side=min_side)
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         img = read_image(self.samples[index].path, min_side=self.min_side)
         img = img.resize((self.image_size, self.image_size), Image.BILINEAR)
         return pil_to_tensor(img), index
+
+
+def load_image(path: str | Path, image_size: int, *, min_side: int = MIN_IMAGE_SIDE) -> tuple[np.ndarray, torch.Tensor]:
+    """One image file as (the original, float RGB [H, W, 3] in [0, 1] at the file's own size; the network input,
+    uint8 [3, S, S]): the same reader and resize as training and scoring."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: image file not found; check the path")
+    original = np.asarray(read_image(path, min_side=min_side), dtype=np.float32) / 255.0
+    return original, ImageDataset.of_files([path], image_size, min_side=min_side)[0][0]
 
 
 def read_mask_file(path: str | Path, size_hw: tuple[int, int]) -> np.ndarray:

@@ -51,6 +51,23 @@ def list_images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if is_image_file(p))
 
 
+def collect_images(items) -> list[Path]:
+    """Files as given, folders expanded to the image files below them (sorted); nothing found is an error."""
+    paths: list[Path] = []
+    for item in map(Path, items):
+        if item.is_dir():
+            paths += sorted(p for p in item.rglob("*") if is_image_file(p))
+        elif item.is_file():
+            paths.append(item)
+        else:
+            raise DataError(f"{item}: no such file or folder; pass image files or folders of images")
+    if not paths:
+        raise DataError(
+            f"no images found in {[str(i) for i in items]}; supported: {', '.join(sorted(IMAGE_EXTENSIONS))}"
+        )
+    return paths
+
+
 def _open_checked(path: Path, min_side: int) -> Image.Image:
     """Open and fully decode `path`; raise DataError if it cannot be used."""
     path = Path(path)

@@ -14,19 +14,23 @@ Three ways to choose the threshold (Config.threshold_method):
                   good images; val_fpr falls back to it when there is no validation split (val_fraction 0).
 
 `choose_threshold` returns a `Threshold`: the value, the method actually used, one or two sentences saying how
-it was chosen (and any fallback or caveat), and the validation FPR it was set for. `rates_at` gives the test
-set's TPR, FPR, precision and F1 at a threshold.
+it was chosen (and any fallback or caveat), and the validation FPR it was set for. A Threshold is the one owner
+of how a threshold is stored (`to_record` / `from_record`: the keys of metrics.json and of an ONNX export's
+metadata) and told (`source_line`, what `adnkit score` prints). `decisions` is the decision rule; `rates_at`
+gives the test set's TPR, FPR, precision and F1 at a threshold.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 from sklearn.metrics import confusion_matrix, roc_curve
 
 from adnkit.core.errors import AdnkitError
+from adnkit.evaluation.auroc import check_labels_and_scores
 
 THRESHOLD_METHODS = ("val_fpr", "youden", "train_quantile")
 DEFAULT_TARGET_FPR = 0.01
@@ -51,13 +55,49 @@ class Threshold:
     n_val: int = 0
     """Validation images it was measured on (0 without a validation split)."""
 
-    def as_dict(self) -> dict:
-        """JSON-ready keys: threshold, threshold_method, threshold_requested, threshold_note, threshold_target_fpr,
-        threshold_val_fpr, n_val (NaN-free: None where not applicable)."""
-        d = asdict(self)
-        return dict(threshold=d["value"], threshold_method=d["method"], threshold_requested=d["requested"],
-                    threshold_note=d["text"], threshold_target_fpr=d["target_fpr"], threshold_val_fpr=d["val_fpr"],
-                    n_val=d["n_val"])
+    def to_record(self) -> dict:
+        """The keys under which a run stores its threshold (metrics.json, an ONNX export's metadata): threshold,
+        threshold_method (the sentence), threshold_kind (the method used), threshold_requested,
+        threshold_target_fpr and threshold_val_fpr (NaN where they do not apply), n_val."""
+        return {"threshold": float(self.value), "threshold_method": self.text, "threshold_kind": self.method,
+                "threshold_requested": self.requested, "threshold_target_fpr": _float_or_nan(self.target_fpr),
+                "threshold_val_fpr": _float_or_nan(self.val_fpr), "n_val": int(self.n_val)}
+
+    @classmethod
+    def from_record(cls, record: Mapping) -> Threshold:
+        """A Threshold from `to_record`'s keys; older runs that stored only threshold and threshold_method (the
+        sentence) read with the method unknown ("")."""
+        value = float(record["threshold"])
+        kind = str(record.get("threshold_kind") or "")
+        return cls(value, kind, str(record.get("threshold_requested") or kind), str(record.get("threshold_method", "")),
+                   target_fpr=_none_if_nan(record.get("threshold_target_fpr")),
+                   val_fpr=_none_if_nan(record.get("threshold_val_fpr")), n_val=int(record.get("n_val") or 0))
+
+    def source_line(self) -> str:
+        """One line for people (`adnkit score`): the threshold and how it was chosen; for val_fpr, the
+        validation false-positive rate it was set for and the one measured on the validation images."""
+        line = f"threshold {self.value:.6g}: {self.text}"
+        if self.target_fpr is not None and self.val_fpr is not None:
+            line += (f" [set for a validation false-positive rate of {100 * self.target_fpr:.3g}%; "
+                     f"{100 * self.val_fpr:.3g}% of {self.n_val} validation images score at or above it]")
+        return line
+
+
+def _float_or_nan(value) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _none_if_nan(value) -> float | None:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def decisions(scores, threshold: float) -> np.ndarray:
+    """The one decision rule of adnkit: "anomalous" where score >= threshold, else "good" (array of str)."""
+    return np.where(np.asarray(scores, dtype=float) >= threshold, "anomalous", "good")
 
 
 # --- inputs -----------------------------------------------------------------------------------------------
@@ -69,12 +109,6 @@ def _scores(values, what: str) -> np.ndarray:
         raise AdnkitError(f"{int((~np.isfinite(s)).sum())} of the {what} are NaN or infinite; "
                           "the model diverged or an image failed to score")
     return s
-
-
-def _labels_and_scores(labels, scores) -> tuple[np.ndarray, np.ndarray]:
-    from adnkit.evaluation.summary import _as_arrays  # one input check for labels and scores in adnkit
-
-    return _as_arrays(labels, scores)
 
 
 def _percent(rate: float) -> str:
@@ -129,7 +163,7 @@ def train_quantile_threshold(train_scores, quantile: float = DEFAULT_QUANTILE) -
 
 def youden_threshold(labels, scores) -> Threshold:
     """The test-set threshold maximising TPR - FPR (sklearn's roc_curve); needs good and defective labels."""
-    y, s = _labels_and_scores(labels, scores)
+    y, s = check_labels_and_scores(labels, scores)
     if not ((y == 0).any() and (y == 1).any()):
         raise AdnkitError("youden needs good and defective test images; use --threshold-method val_fpr")
     fpr, tpr, thr = roc_curve(y, s)
@@ -167,7 +201,7 @@ def choose_threshold(method: str = "val_fpr", *, val_scores=None, train_scores=N
     if method == "val_fpr" and has_val:
         return val_fpr_threshold(val_scores, target_fpr)
     if method == "youden" and test_labels is not None and test_scores is not None:
-        y, _ = _labels_and_scores(test_labels, test_scores)
+        y, _ = check_labels_and_scores(test_labels, test_scores)
         if (y == 0).any() and (y == 1).any():
             return _with_val(youden_threshold(test_labels, test_scores), val_scores if has_val else None)
     # Fallback (or the request itself): train_quantile.
@@ -202,7 +236,7 @@ def rates_at(labels, scores, threshold: float) -> dict:
     Keys tp, fp, tn, fn, tpr (recall), fpr, precision, f1, accuracy. A rate whose denominator is empty is NaN
     (e.g. precision when nothing is called defective, tpr without defective images).
     """
-    y, s = _labels_and_scores(labels, scores)
+    y, s = check_labels_and_scores(labels, scores)
     pred = (s >= threshold).astype(int)
     tn, fp, fn, tp = (int(c) for c in confusion_matrix(y, pred, labels=[0, 1]).ravel())
 
@@ -211,14 +245,3 @@ def rates_at(labels, scores, threshold: float) -> dict:
 
     return dict(tp=tp, fp=fp, tn=tn, fn=fn, tpr=ratio(tp, tp + fn), fpr=ratio(fp, fp + tn),
                 precision=ratio(tp, tp + fp), f1=ratio(2 * tp, 2 * tp + fp + fn), accuracy=(tp + tn) / y.size)
-
-
-def threshold_source(threshold: float, how: str, target_fpr: float = math.nan, val_fpr: float = math.nan,
-                     n_val: int = 0) -> str:
-    """One line for people (`adnkit score`): the threshold, how it was chosen, and, for val_fpr, the
-    validation false-positive rate it was set for and the one measured on the validation images."""
-    line = f"threshold {threshold:.6g}: {how}"
-    if target_fpr is not None and math.isfinite(target_fpr):
-        line += (f" [set for a validation false-positive rate of {100 * target_fpr:.3g}%; "
-                 f"{100 * val_fpr:.3g}% of {n_val} validation images score at or above it]")
-    return line

@@ -23,11 +23,11 @@ from pathlib import Path
 
 import pandas as pd
 
-import adnkit
 from adnkit.config.settings import Config
 from adnkit.core.errors import AdnkitError, DataError
 from adnkit.core.files import save_text
 from adnkit.core.formatting import pm, safe_name
+from adnkit.core.version import __version__
 from adnkit.data.specs import spec_names
 from adnkit.evaluation.summary import (
     BEST_NOTE,
@@ -39,6 +39,7 @@ from adnkit.evaluation.summary import (
 )
 from adnkit.evaluation.verdict import ALL_DATASETS, PAIRED_COLUMNS, paired_gains, verdict_lines
 from adnkit.runs.folder import Run
+from adnkit.training.trainer import train
 
 Runner = Callable[[Config, Path], dict]
 
@@ -110,12 +111,9 @@ def _run_names(specs: list[str]) -> dict[str, str]:
 
 # --- running -------------------------------------------------------------------------------------------------
 def _default_runner(progress: bool) -> Runner:
-    from adnkit.training.train import run_training  # written separately; imported only when a benchmark runs
-
     def runner(cfg: Config, run_dir: Path) -> dict:
-        # A folder left by an earlier attempt (failed or interrupted) holds a started run; run_training refuses
-        # to start over in it, so the attempt is resumed from its last checkpoint (or from scratch if none).
-        return run_training(cfg, run_dir, resume=Run(run_dir).is_started, progress=progress)
+        # A folder left by an earlier attempt (failed or interrupted) continues from its last checkpoint.
+        return train(cfg, run_dir, resume="auto", progress=progress)
 
     return runner
 
@@ -274,7 +272,7 @@ def run_bench(specs: Iterable[str], attentions: Iterable[str], seeds: Iterable[i
     (out_dir / "runs").mkdir(parents=True, exist_ok=True)
     save_text(json.dumps(dict(
         specs=specs, expanded_specs=expanded, attentions=attentions, seeds=seeds, base_config=base,
-        n_cells=len(cells), adnkit_version=adnkit.__version__,
+        n_cells=len(cells), adnkit_version=__version__,
         **(dict(grid=_jsonable(variant_list), grid_columns=grid_cols) if grid_cols else {}),
         updated=time.strftime("%Y-%m-%dT%H:%M:%S")), indent=2) + "\n", out_dir / "bench.json")
     rows = [cell["row"] for cell in cells]

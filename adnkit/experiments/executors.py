@@ -6,7 +6,7 @@ RayExecutor     one Ray task per cell (`--executor ray`): on a local Ray instanc
                 `--gpus-per-run` GPUs (a fraction lets several runs share one GPU) and `--cpus-per-run` CPUs;
                 where and when a cell runs is Ray's scheduling, not ours.
 
-Both call the same plain function, adnkit.experiments.bench.run_cell (reuse a finished run folder, else run_training
+Both call the same plain function, adnkit.experiments.bench.run_cell (reuse a finished run folder, else train
 into it;
 a failure becomes a row with a one-line reason and error.txt), so results.csv, the summary and the report do not
 depend on the executor: rows keep the requested order whatever order the tasks finish in, and results.csv is

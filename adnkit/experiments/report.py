@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-import adnkit
 from adnkit.core.errors import AdnkitError
 from adnkit.core.formatting import pm
+from adnkit.core.version import __version__
 from adnkit.evaluation.published import COLUMNS as REFERENCE_COLUMNS
 from adnkit.evaluation.published import reference_for
 from adnkit.evaluation.summary import MEAN_CATEGORY, summarize, summary_display
@@ -327,7 +327,7 @@ def write_report(out_dir, extra_sections=()) -> Path:
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
         f"<title>adnkit benchmark: {_esc(out_dir.name)}</title><style>{_CSS}</style></head><body>\n"
         f"<h1>adnkit benchmark report</h1><p class='muted'>{_esc(out_dir)} &middot; adnkit "
-        f"{_esc(adnkit.__version__)} &middot; written {_esc(time.strftime('%Y-%m-%d %H:%M'))}</p>\n"
+        f"{_esc(__version__)} &middot; written {_esc(time.strftime('%Y-%m-%d %H:%M'))}</p>\n"
         f"<nav>{nav}</nav>\n" + "\n".join(parts) + "\n</body></html>\n"
     )
     path = out_dir / "report.html"

@@ -30,9 +30,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import plotly.express as px
 
-from adnkit.config.settings import Config
+from adnkit.config import Config
+from adnkit.data import ImageDataset, load_split
+from adnkit.detection.detector import Detector
 from adnkit.evaluation.verdict import MIN_UNITS, gain_sentence, gain_verdict
+from adnkit.experiments.bench import run_bench
+from adnkit.experiments.report import write_report
+from adnkit.model.probes import feature_spread
+from adnkit.runs.folder import Run
 
 BLOCKS = ("se", "cbam")
 SITES = ("relu", "pool")
@@ -77,30 +84,18 @@ def baseline_of(label: str, mode: str) -> str:
 
 
 # --- spread of every run ---------------------------------------------------------------------------------------
-def run_spread(run_dir: Path, max_images: int = 128) -> dict:
+def spread_of_run(run_dir: Path, max_images: int = 128) -> dict:
     """feature_spread of a finished run's final model over its first `max_images` training images (cached in
     the run folder: Run.write_spread)."""
-    from adnkit.runs.folder import Run
-
     stored = Run(run_dir).read_spread()
     if stored is not None and stored.get("max_images") == max_images:
         return stored
-    from adnkit.data import ImageDataset, load_split
-    from adnkit.detection.detector import load_run
-    from adnkit.model.probes import feature_spread
-
-    run = load_run(run_dir, device="cpu" if not _cuda() else "auto")
-    split = load_split(run.cfg)
-    spread = feature_spread(run.model, ImageDataset(split.train, run.cfg.image_size), max_images=max_images)
+    detector = Detector.load(run_dir)
+    split = load_split(detector.cfg)
+    spread = feature_spread(detector.model, ImageDataset(split.train, detector.cfg.image_size), max_images=max_images)
     spread["max_images"] = max_images
     Run(run_dir).write_spread(spread)
     return spread
-
-
-def _cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
 
 
 # --- the table ---------------------------------------------------------------------------------------------------
@@ -312,8 +307,6 @@ def answer(table: pd.DataFrame, preset_name: str = "") -> list[str]:
 
 # --- the report section ------------------------------------------------------------------------------------------
 def _section_html(table: pd.DataFrame, runs: pd.DataFrame, paragraphs: list[str]) -> str:
-    import plotly.express as px
-
     body = "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
     shown = table.copy()
     for col in ("auroc_last_mean", "auroc_last_std", "auroc_best_mean", "auroc_best_std", "gain_last_mean",
@@ -348,9 +341,6 @@ def run_study(specs: Iterable[str], seeds: Iterable[int], base_cfg: Config, out_
     trained seeds adds, reusing the finished runs); no `seeds` with trained ones runs the trained variants
     alone (e.g. on another machine, into a folder that is merged later); their gains are paired on the seeds
     both runs have."""
-    from adnkit.experiments.bench import run_bench
-    from adnkit.experiments.report import write_report
-
     out_dir = Path(out_dir)
     seeds = list(seeds)
     trained = seeds if trained_seeds is None else list(trained_seeds)  # [] = only the variants without training
@@ -358,7 +348,7 @@ def run_study(specs: Iterable[str], seeds: Iterable[int], base_cfg: Config, out_
     results = run_bench(list(specs), ["none"], every, base_cfg, out_dir, runner=runner, progress=progress,
                         executor=executor, grid=study_variants(),
                         seeds_for=lambda v: trained if _truthy(v.get("train_attention", False)) else seeds)
-    measure = spread_fn or (lambda run_dir: run_spread(run_dir, spread_images))
+    measure = spread_fn or (lambda run_dir: spread_of_run(run_dir, spread_images))
     spreads = {}
     for idx, row in results[results["status"] == "ok"].iterrows():
         try:

@@ -21,12 +21,12 @@ empty picture (methods.py). The package, by concern:
     files.py      write_explanations (`adnkit explain`)
 """
 
-from adnkit.data.dataset import read_mask_file
+from adnkit.data.dataset import load_image, read_mask_file
 from adnkit.explain.cam import ScoreModel, cam_map, resolve_layer, score_target
 from adnkit.explain.figures import compare, side_by_side
 from adnkit.explain.files import unique_names, write_explanations
 from adnkit.explain.gradients import gradient_map
-from adnkit.explain.image import Explanation, explain_image, image_score, load_image
+from adnkit.explain.image import Explanation, as_detector, explain_image, image_score
 from adnkit.explain.masks import localization_scores, localization_table, mask_agreement
 from adnkit.explain.methods import (
     GRADIENT_METHOD,
@@ -41,7 +41,8 @@ from adnkit.explain.methods import (
 from adnkit.explain.overlay import overlay_map, png_bytes
 
 __all__ = [
-    "GRADIENT_METHOD", "METHODS", "BlankMapError", "BlankMapWarning", "Explanation", "ScoreModel", "cam_map",
+    "GRADIENT_METHOD", "METHODS", "BlankMapError", "BlankMapWarning", "Explanation", "ScoreModel", "as_detector",
+    "cam_map",
     "cam_methods", "canonical_method", "check_map", "compare", "explain_image", "gradient_map", "image_score",
     "is_informative", "load_image", "localization_scores", "localization_table", "mask_agreement",
     "overlay_map", "png_bytes", "read_mask_file", "resolve_layer", "score_target", "side_by_side",

@@ -25,9 +25,11 @@ import numpy as np
 import pandas as pd
 
 from adnkit.core.errors import ConfigError, DataError
-from adnkit.detection.detector import load_run
-from adnkit.evaluation.summary import decisions
-from adnkit.explain import METHODS, Explanation, canonical_method, explain_image
+from adnkit.detection.detector import Detector
+from adnkit.evaluation.threshold import decisions
+from adnkit.explain.image import Explanation, explain_image
+from adnkit.explain.methods import METHODS, canonical_method
+from adnkit.figures.plots import score_histogram
 from adnkit.runs.folder import Run
 
 
@@ -55,37 +57,13 @@ class ExplorerState:
 
 
 def decide(score: float, threshold: float) -> str:
-    """"anomalous" when score >= threshold, else "good" (adnkit.evaluation.summary.decisions, the rule of adnkit
-    score)."""
+    """"anomalous" when score >= threshold, else "good" (adnkit.evaluation.threshold.decisions, the rule of
+    `adnkit score`)."""
     return str(decisions(float(score), float(threshold)))
 
 
-def _histogram(labels, scores, threshold, highlight, title):
-    """viz.score_histogram when it exists, else a plain plotly version with the same marks."""
-    try:
-        from adnkit.figures.plots import score_histogram
-    except ImportError:
-        score_histogram = None
-    if score_histogram is not None:
-        return score_histogram(labels, scores, threshold=threshold, highlight=highlight, title=title)
-    import plotly.graph_objects as go
-
-    fig = go.Figure()
-    labels, scores = np.asarray(labels), np.asarray(scores, dtype=float)
-    for value, name in ((0, "good"), (1, "defective")):
-        part = scores[labels == value]
-        if part.size:
-            fig.add_trace(go.Histogram(x=part, name=f"{name} ({part.size})", opacity=0.6))
-    fig.add_vline(x=float(threshold), line_dash="dash", annotation_text=f"threshold {threshold:.4g}")
-    name, value = highlight
-    fig.add_trace(go.Scatter(x=[float(value)], y=[0], mode="markers+text", text=[name], name=f"{name}: {value:.4g}",
-                             marker=dict(symbol="triangle-up", size=16, color="black")))
-    fig.update_layout(title=title, barmode="overlay", xaxis_title="anomaly score", yaxis_title="images")
-    return fig
-
-
 class AnomalyExplorer:
-    """ipywidgets explorer over trained runs: name -> run folder (or an already loaded TrainedRun)."""
+    """ipywidgets explorer over trained runs: name -> run folder (or an already loaded Detector)."""
 
     def __init__(self, runs: Mapping[str, object], method: str = "gradcam", layer="last", device: str = "auto",
                  selected: Sequence[str] | None = None, build_widgets: bool = True):
@@ -96,7 +74,7 @@ class AnomalyExplorer:
         self.categories: dict[str, str] = {}
         for name, run in runs.items():
             if isinstance(run, (str, Path)):
-                run = load_run(run, device=device)
+                run = Detector.load(run, device=device)
             self.runs[str(name)] = run
             self.tables[str(name)] = self._scores_table(run)
             self.categories[str(name)] = self._category(run)
@@ -141,7 +119,7 @@ class AnomalyExplorer:
         return self.selected[0]
 
     def stored_threshold(self, name: str | None = None) -> float:
-        return float(self.runs[name or self.primary].threshold)
+        return float(self.runs[name or self.primary].threshold.value)
 
     def image_options(self, name: str | None = None) -> list[tuple[str, str]]:
         """(label, path) of the run's test images, most anomalous first."""
@@ -225,8 +203,8 @@ class AnomalyExplorer:
         label = int(row["label"].iloc[0]) if len(row) else None
         defect = str(row["defect"].iloc[0]) if len(row) else None
         title = f"{name} on {self.categories[name]}: test scores"
-        figure = _histogram(table["label"].to_numpy(), table["score"].to_numpy(), self.threshold,
-                            (Path(image).name, score), title)
+        figure = score_histogram(table["label"].to_numpy(), table["score"].to_numpy(), threshold=self.threshold,
+                                 highlight=(Path(image).name, score), title=title)
         overlays, scores, decisions = {}, {}, {}
         for other in self.selected:
             ex = self.explanation(other, image)
@@ -321,7 +299,7 @@ class AnomalyExplorer:
         threshold_method sentence, whatever the method), shown once above the slider."""
         name = name or self.primary
         return f"{name}'s stored threshold ({self.stored_threshold(name):.4f}), how it was chosen: " \
-            f"{self.runs[name].threshold_method}"
+            f"{self.runs[name].threshold.text}"
 
     def _render(self) -> None:
         if self.widget is None:

@@ -22,14 +22,14 @@ def _title(name: str, ex: Explanation) -> str:
 
 def compare(runs: Mapping[str, object], image_path: str | Path, method: str = "gradcam", layer="last",
             explanations: Mapping[str, Explanation] | None = None, **options):
-    """plotly Figure: the image, then its overlay under each variant (name -> TrainedRun), scores in titles.
+    """plotly Figure: the image, then its overlay under each variant (name -> Detector), scores in titles.
 
     `explanations` (name -> Explanation) reuses maps already computed; options go to explain_image."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
     if not runs and not explanations:
-        raise ConfigError("compare: give at least one run (name -> TrainedRun)")
+        raise ConfigError("compare: give at least one run (name -> Detector)")
     found = dict(explanations or {})
     for name, run in runs.items():
         if name not in found:

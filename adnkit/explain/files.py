@@ -9,7 +9,8 @@ from PIL import Image
 
 from adnkit.core.errors import DataError
 from adnkit.core.formatting import safe_name
-from adnkit.detection.detector import load_run
+from adnkit.data.images import collect_images
+from adnkit.detection.detector import Detector
 from adnkit.explain.figures import side_by_side
 from adnkit.explain.image import Explanation, explain_image
 from adnkit.explain.methods import canonical_method
@@ -34,14 +35,12 @@ def write_explanations(run_dirs: Sequence[str | Path], images: Sequence[str | Pa
     """For each run and image write `<out>/<run-name>/<image-stem>_<method>.png` (the overlay, at the image's
     own size); with several runs also `<out>/compare/<image-stem>_<method>.png` (original + overlays side by
     side). Images may be files or folders. Returns the written paths. Bad paths: DataError (one line)."""
-    from adnkit.detection.detector import collect_images
-
     method = canonical_method(method)
     if not run_dirs:
         raise DataError("no run folder given; pass the --out folder(s) of `adnkit train`")
     runs: dict[str, object] = {}
     for rd in run_dirs:
-        run = load_run(rd, device=device)
+        run = Detector.load(rd, device=device)
         name = safe_name(Path(rd).resolve().name)
         base, k = name, 2
         while name in runs:

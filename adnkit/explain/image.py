@@ -5,6 +5,7 @@ Maps are float32 [H, W] in [0, 1] at the size of the ORIGINAL image file (not th
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,14 +13,15 @@ import numpy as np
 import torch
 from torchvision.transforms.v2 import functional as TF
 
-from adnkit.core.errors import ConfigError, DataError
-from adnkit.data.images import MIN_IMAGE_SIDE
-from adnkit.detection.detector import load_run
-from adnkit.evaluation.summary import decisions
+from adnkit.core.errors import ConfigError
+from adnkit.data.dataset import load_image
+from adnkit.detection.detector import Detector
+from adnkit.evaluation.threshold import decisions
 from adnkit.explain.cam import cam_map, resolve_layer
 from adnkit.explain.gradients import gradient_map
 from adnkit.explain.methods import GRADIENT_METHOD, canonical_method, is_informative
 from adnkit.explain.overlay import overlay_map, png_bytes, resize01
+from adnkit.model.differnet import DifferNet
 from adnkit.model.scoring import score_images
 from adnkit.model.views import normalize, to_unit
 
@@ -40,7 +42,7 @@ class Explanation:
     layer: str
     """"features[11]"-style hook point, or "input" for the gradient map."""
     threshold: float | None = None
-    """The run's decision threshold, when explained with a TrainedRun."""
+    """The run's decision threshold, when explained with a Detector that has one."""
     path: Path | None = None
     blank: bool = False
     """True when the map came out constant (only with on_blank="warn"; the map is then zeros)."""
@@ -58,49 +60,28 @@ class Explanation:
         return png_bytes(self.overlay)
 
 
-def _unpack(run_or_model, device: str = "auto"):
-    """(model, threshold or None, name) from a TrainedRun, a DifferNet or a run folder path."""
-    from adnkit.model.differnet import DifferNet
-
+def as_detector(run_or_model, device: str = "auto") -> Detector:
+    """A Detector from a Detector, a DifferNet (no threshold) or a run folder path."""
+    if isinstance(run_or_model, Detector):
+        return run_or_model
     if isinstance(run_or_model, DifferNet):
-        return run_or_model, None, run_or_model.cfg.attention
+        return Detector.from_model(run_or_model)
     if isinstance(run_or_model, (str, Path)):
-        run_or_model = load_run(run_or_model, device=device)
-    model = getattr(run_or_model, "model", None)
-    if not isinstance(model, DifferNet):
-        raise TypeError(f"expected a TrainedRun, a DifferNet or a run folder, got {type(run_or_model).__name__}")
-    return model, float(run_or_model.threshold), Path(run_or_model.run_dir).name
-
-
-def load_image(path: str | Path, image_size: int, min_side: int = MIN_IMAGE_SIDE) -> tuple[np.ndarray, torch.Tensor]:
-    """(original float RGB [H, W, 3] in [0, 1], network input uint8 [3, S, S]) of an image file.
-
-    The network input comes from adnkit.data.ImageDataset, the same pipeline as training and scores.csv;
-    `min_side` is the run's min_image_side."""
-    from adnkit.data import ImageDataset, Sample, read_image
-
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: image file not found; check the path")
-    rgb = np.asarray(read_image(path, min_side=min_side), dtype=np.float32) / 255.0
-    net_input, _ = ImageDataset([Sample(path, -1, "unknown", None)], image_size, min_side=min_side)[0]
-    return rgb, net_input
+        return Detector.load(run_or_model, device=device)
+    raise TypeError(f"expected a Detector, a DifferNet or a run folder, got {type(run_or_model).__name__}")
 
 
 @torch.no_grad()
-def _image_score(model, image_uint8: torch.Tensor) -> float:
+def image_score(model, image_uint8: torch.Tensor) -> float:
     """The model's anomaly score of one image [3, S, S], through adnkit.model.scoring (the test rotations of the
     run's settings, as in its scores.csv)."""
     return float(score_images(model, image_uint8[None])[0])
 
 
-image_score = _image_score  # the public name of earlier versions
-
-
 def explain_image(run_or_model, image_path: str | Path, method: str = "gradcam", layer="last", *,
                   angle: float = 0.0, scale: int | None = None, rotations: int | None = None,
                   sigma: float = 3.0, on_blank: str = "raise", device: str = "auto") -> Explanation:
-    """Explain one image file with a TrainedRun (or DifferNet, or run folder path).
+    """Explain one image file with a Detector (or a DifferNet, or a run folder path).
 
     method: "gradcam" (default), "gradcam++", "xgradcam", "layercam", "hirescam" (pytorch-grad-cam, target =
     the anomaly score of the view rotated by `angle`, 0 = un-rotated), or "gradients" (DifferNet's map over
@@ -111,9 +92,10 @@ def explain_image(run_or_model, image_path: str | Path, method: str = "gradcam",
     method = canonical_method(method)
     if on_blank not in ("raise", "warn"):
         raise ConfigError(f"on_blank={on_blank!r}: use 'raise' or 'warn'")
-    model, threshold, _ = _unpack(run_or_model, device)
-    model.eval()
-    rgb, net_input = load_image(image_path, model.cfg.image_size, model.cfg.min_image_side)
+    detector = as_detector(run_or_model, device)
+    model = detector.model.eval()
+    threshold = detector.threshold.value if math.isfinite(detector.threshold.value) else None
+    rgb, net_input = load_image(image_path, model.cfg.image_size, min_side=model.cfg.min_image_side)
     x_unit = to_unit(net_input).to(model.device)
     if method == GRADIENT_METHOD:
         raw = gradient_map(model, x_unit, rotations=rotations, sigma=sigma, on_blank=on_blank)
@@ -129,6 +111,6 @@ def explain_image(run_or_model, image_path: str | Path, method: str = "gradcam",
         extra = dict(angle=float(angle), scale="all" if scale is None else int(scale))
     blank = not is_informative(raw)  # only possible with on_blank="warn" (already warned)
     final = np.zeros(rgb.shape[:2], np.float32) if blank else resize01(raw, rgb.shape[:2])
-    return Explanation(image=rgb, map=final, overlay=overlay_map(rgb, final), score=_image_score(model, net_input),
+    return Explanation(image=rgb, map=final, overlay=overlay_map(rgb, final), score=image_score(model, net_input),
                        method=method, layer=layer_name, threshold=threshold, path=Path(image_path), blank=blank,
                        extra=extra)

@@ -1,8 +1,9 @@
 """Score images with an exported detector (adnkit.export.onnx_export) through onnxruntime: OnnxDetector(path).
 
-The detector reads its threshold, threshold method, image size, T and the run's config from the file's
-metadata, so an .onnx file alone is a complete detector. Images go through adnkit's own reader
-(ImageDataset: decode, RGB, PIL bilinear resize), the same pixels as scoring the run folder with PyTorch.
+The detector reads its threshold (adnkit.evaluation.threshold.Threshold's record), image size, T and the run's
+config from the file's metadata, so an .onnx file alone is a complete detector. It is a
+adnkit.detection.detector.Scorer: images go through adnkit's own reader (decode, RGB, PIL bilinear resize),
+the same pixels as scoring the run folder with PyTorch, and `score_files` gives the same table.
 """
 
 from __future__ import annotations
@@ -11,11 +12,14 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
 
-from adnkit.config.settings import Config
+from adnkit.config import Config
 from adnkit.core.errors import ExportError
-from adnkit.evaluation.threshold import threshold_source
+from adnkit.data.dataset import ImageDataset
+from adnkit.detection.detector import Detector, Scorer
+from adnkit.evaluation.threshold import Threshold
 from adnkit.export.onnx_export import MARKER_KEY
 
 ROWS_PER_RUN = 96
@@ -23,14 +27,15 @@ ROWS_PER_RUN = 96
 the PyTorch path batches its views: bounded memory at the paper preset's 64 rotations."""
 
 
-class OnnxDetector:
+class OnnxDetector(Scorer):
     """An adnkit ONNX export loaded into an onnxruntime session.
 
-    Attributes: threshold, threshold_method, image_size, test_transforms, cfg (the run's Config), batch (the
-    graph's fixed batch size, or None when dynamic), metadata (all metadata_props)."""
+    Attributes: threshold (a Threshold), image_size, test_transforms, cfg (the run's Config), batch (the graph's
+    fixed batch size, or None when dynamic), metadata (all metadata_props). `images_per_call` sets how many
+    images go to onnxruntime at once when scoring files (default: the fixed batch, else about ROWS_PER_RUN views)."""
 
-    def __init__(self, path: str | Path, threads: int | None = None):
-        import onnxruntime as ort
+    def __init__(self, path: str | Path, threads: int | None = None, images_per_call: int | None = None):
+        import onnxruntime as ort  # the export extra
 
         self.path = Path(path)
         if not self.path.is_file():
@@ -50,22 +55,15 @@ class OnnxDetector:
         if MARKER_KEY not in self.metadata:
             raise ExportError(f"{self.path}: not an adnkit export (no '{MARKER_KEY}' metadata); score only files "
                               "written by `adnkit export RUN_DIR --out FILE.onnx`")
-        self.threshold = float(self.metadata["threshold"])
-        self.threshold_method = self.metadata["threshold_method"]
-        self.threshold_target_fpr = float(self.metadata.get("threshold_target_fpr", "nan"))
-        self.threshold_val_fpr = float(self.metadata.get("threshold_val_fpr", "nan"))
-        self.n_val = int(self.metadata.get("n_val", "0"))
+        self.threshold = Threshold.from_record(self.metadata)
         self.image_size = int(self.metadata["image_size"])
         self.test_transforms = int(self.metadata["test_transforms"])
         self.cfg = Config.from_dict(json.loads(self.metadata["config"]))
+        self.min_side = self.cfg.min_image_side
         self.input = self.session.get_inputs()[0]
         first_dim = self.input.shape[0]
         self.batch = first_dim if isinstance(first_dim, int) else None
-
-    def threshold_source(self) -> str:
-        """The same line as for the run folder the file was exported from."""
-        return threshold_source(self.threshold, self.threshold_method, self.threshold_target_fpr,
-                                self.threshold_val_fpr, self.n_val)
+        self.images_per_call = images_per_call or self.batch or max(1, ROWS_PER_RUN // self.test_transforms)
 
     def score(self, images: np.ndarray) -> np.ndarray:
         """uint8 images [B, 3, S, S] (resized to S = image_size) -> anomaly scores [B] (float32).
@@ -90,35 +88,19 @@ class OnnxDetector:
                for i in range(0, len(padded), self.batch)]
         return np.concatenate(out)[:n]
 
-    def images_per_run(self) -> int:
-        """Images per onnxruntime call when scoring files: the fixed batch, else about ROWS_PER_RUN views."""
-        return self.batch or max(1, ROWS_PER_RUN // self.test_transforms)
-
-    def score_paths(
-        self, paths: list[str | Path], progress: bool = False, batch_size: int | None = None
-    ) -> pd.DataFrame:
-        """Score image files: a table of path, score, decision, as adnkit.detection.detector.score_paths."""
-        from torch.utils.data import DataLoader
-        from tqdm.auto import tqdm
-
-        from adnkit.data import ImageDataset, Sample, read_image
-        from adnkit.detection.detector import collect_images
-        from adnkit.evaluation.summary import decisions
-
-        paths = collect_images(paths)
-        for p in paths:
-            read_image(p)  # a clear error naming the file before any work is done
-        dataset = ImageDataset([Sample(Path(p), -1, "unknown", None) for p in paths], self.image_size)
-        loader = DataLoader(dataset, batch_size=batch_size or self.images_per_run(), shuffle=False,
-                            num_workers=self.cfg.num_workers)
-        scores = np.concatenate([self.score(images.numpy()) for images, _ in
-                                 tqdm(loader, desc="scoring (onnxruntime)", disable=not progress, leave=False)])
-        scores = scores.astype(np.float64)
-        return pd.DataFrame(
-            dict(path=[str(p) for p in paths], score=scores, decision=decisions(scores, self.threshold))
-        )
+    def score_dataset(self, dataset: ImageDataset, progress: bool = False) -> np.ndarray:
+        """Scores [N] (float64) of a dataset of uint8 images, `images_per_call` at a time."""
+        loader = DataLoader(dataset, batch_size=self.images_per_call, shuffle=False, num_workers=self.cfg.num_workers)
+        batches = tqdm(loader, desc="scoring (onnxruntime)", disable=not progress, leave=False)
+        return np.concatenate([self.score(images.numpy()) for images, _ in batches]).astype(np.float64)
 
 
 def is_onnx_path(item) -> bool:
-    """True for a str/Path naming an .onnx file (the dispatch of `adnkit score` and score_paths)."""
+    """True for a str/Path naming an .onnx file (how `adnkit score` tells an export from a run folder)."""
     return isinstance(item, (str, Path)) and Path(item).suffix.lower() == ".onnx"
+
+
+def open_detector(path: str | Path, device: str = "auto") -> Scorer:
+    """The detector a path names: an OnnxDetector for an .onnx file from `adnkit export`, else the Detector of a
+    run folder (what `adnkit score` takes)."""
+    return OnnxDetector(path) if is_onnx_path(path) else Detector.load(path, device=device)

@@ -21,6 +21,9 @@ from pathlib import Path
 import torch
 
 from adnkit.core.errors import ExportError
+from adnkit.core.version import __version__
+from adnkit.detection.detector import Detector
+from adnkit.export.graph import ScoringGraph
 
 MARKER_KEY = "adnkit_export"
 """Metadata key present in every adnkit export; its value is the format version."""
@@ -43,19 +46,14 @@ def _check_batch(batch) -> int | None:
     return value
 
 
-def metadata(run, batch: int | None) -> dict[str, str]:
-    """The ONNX metadata_props of an export of `run` (a TrainedRun): all values are strings."""
-    import adnkit
-
-    cfg = run.cfg
+def metadata(detector: Detector, batch: int | None) -> dict[str, str]:
+    """The ONNX metadata_props of an export of a run's detector: all values are strings (floats as repr)."""
+    cfg = detector.cfg
+    threshold = {k: repr(v) if isinstance(v, float) else str(v) for k, v in detector.threshold.to_record().items()}
     return {
         MARKER_KEY: FORMAT_VERSION,
-        "adnkit_version": adnkit.__version__,
-        "threshold": repr(float(run.threshold)),
-        "threshold_method": run.threshold_method,
-        "threshold_target_fpr": repr(float(run.threshold_target_fpr)),
-        "threshold_val_fpr": repr(float(run.threshold_val_fpr)),
-        "n_val": str(int(run.n_val)),
+        "adnkit_version": __version__,
+        **threshold,
         "image_size": str(cfg.image_size),
         "test_transforms": str(cfg.test_transforms),
         "test_angles": json.dumps([k * 360.0 / cfg.test_transforms for k in range(cfg.test_transforms)]),
@@ -74,26 +72,23 @@ def export_onnx(run_dir: str | Path, out: str | Path, opset: int | None = None, 
     `batch`: "dynamic" (any number of images per call) or a fixed number N. `opset`: the ONNX opset
     (default: torch's exporter's default; GridSample with nearest sampling needs 16 or more).
     """
-    import onnx
-
-    from adnkit.detection.detector import load_run
-    from adnkit.export.graph import ScoringGraph
+    import onnx  # the export extra
 
     fixed = _check_batch(batch)
     opset = None if opset is None else int(opset)
     if opset is not None and opset < 16:
         raise ExportError(f"opset={opset}: the rotations need ONNX GridSample (opset 16 or later); "
                           "use --opset 18 or leave it out")
-    run = load_run(run_dir, device="cpu")
-    cfg = run.cfg
+    detector = Detector.load(run_dir, device="cpu")
+    cfg = detector.cfg
     if cfg.random_test_rotations:
         raise ExportError(f"{run_dir}: random_test_rotations=True draws new test angles for every image, which "
                           "one fixed graph cannot reproduce; retrain with --random-test-rotations false")
     # The graph computes in float32 throughout: the bf16 fast paths (flow_precision, cpu_bf16_backbone) are
     # speed settings, and an exported file must score the same on any CPU.
-    run.model.cfg = run.model.cfg.replace(flow_precision="fp32", cpu_bf16_backbone="off")
-    run.model.set_flow_precision(torch.device("cpu"))
-    graph = ScoringGraph(run.model).eval()
+    detector.model.cfg = cfg.replace(flow_precision="fp32", cpu_bf16_backbone="off")
+    detector.model.set_flow_precision(torch.device("cpu"))
+    graph = ScoringGraph(detector.model).eval()
     example = torch.zeros(fixed or 2, 3, cfg.image_size, cfg.image_size, dtype=torch.uint8)
     dynamic = None if fixed else {INPUT_NAME: {0: torch.export.Dim("batch", min=1)}}
     try:
@@ -105,7 +100,7 @@ def export_onnx(run_dir: str | Path, out: str | Path, opset: int | None = None, 
         first = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
         raise ExportError(f"{run_dir}: torch.onnx.export failed ({type(err).__name__}: {first}); "
                           "report it with the run's config.json") from err
-    program.model.metadata_props.update(metadata(run, fixed))
+    program.model.metadata_props.update(metadata(detector, fixed))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")

@@ -18,7 +18,8 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from adnkit.core.errors import AdnkitError
-from adnkit.evaluation.summary import BASELINE, BEST_NOTE, MEAN_CATEGORY, auroc, roc_table
+from adnkit.evaluation.auroc import auroc, roc_table
+from adnkit.evaluation.summary import BASELINE, BEST_NOTE, MEAN_CATEGORY
 
 PALETTE = qualitative.Plotly
 PAPER_PALETTE = qualitative.Pastel

@@ -40,7 +40,7 @@ class EmbeddingNorm(nn.BatchNorm1d):
     Statistics: while training (module in train mode) each batch is standardised with its own mean and
     (biased) variance; the running statistics are the plain average over the batches seen since the last
     `reset_running_stats()` (momentum=None: a cumulative average, not an exponential one). `DifferNet.train()`
-    resets them, and run_training calls it at the start of every meta epoch, so the evaluation after a meta
+    resets them, and train calls it at the start of every meta epoch, so the evaluation after a meta
     epoch scores with the average statistics of that meta epoch's training batches. In eval mode (scoring,
     `model.eval()`) the running statistics are used: a fixed affine map, so the flow stays invertible
     (`inverse`). They are buffers of the model's state dict, so model.pt stores and restores them.

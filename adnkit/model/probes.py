@@ -153,7 +153,7 @@ def _ratio(a, b) -> float:
 
 def collapse_curve(model, train_images: torch.Tensor, probe_images: torch.Tensor, steps: int = 20,
                    every: int = 5, batch_size: int | None = None, seed: int = 0):
-    """Train `model` (in place) for `steps` optimiser steps the way run_training does (Adam on
+    """Train `model` (in place) for `steps` optimiser steps the way train does (Adam on
     model.trainable_parameters(), DifferNet's NLL on cfg.train_transforms random rotations of each image of
     a batch) and measure feature_spread on `probe_images` before the first step and every `every` steps.
 

@@ -31,6 +31,7 @@ from adnkit.config.settings import Config, check_json_value
 from adnkit.core.errors import AdnkitError, DataError
 from adnkit.core.files import load_torch, save_json, save_text, save_torch
 from adnkit.evaluation.summary import BEST_NOTE
+from adnkit.evaluation.threshold import Threshold
 
 _CONFIG = "config.json"
 _HISTORY = "history.csv"
@@ -191,7 +192,7 @@ class Run:
 
     @property
     def needs_resume(self) -> bool:
-        """Started (config.json) but not finished: `run_training(..., resume=True)` continues it."""
+        """Started (config.json) but not finished: `train(..., resume=True)` continues it."""
         return self.is_started and not self.is_finished
 
     def require_trained(self) -> Run:
@@ -292,13 +293,14 @@ class Run:
         return self.path / _MODEL
 
     # --- threshold (stored in metrics.json; older runs also had it in model.pt) ---------------------------------
-    def threshold(self) -> tuple[float, str]:
+    def threshold(self) -> Threshold:
+        """The run's decision threshold and how it was chosen."""
         metrics = self.read_metrics(missing_ok=True)
         if metrics is not None and math.isfinite(metrics.threshold):
-            return float(metrics.threshold), str(metrics.threshold_method)
+            return Threshold.from_record(metrics.to_dict())
         stored = self.load_model()
         if "threshold" in stored:
-            return float(stored["threshold"]), str(stored.get("threshold_method", ""))
+            return Threshold.from_record(stored)
         raise DataError(f"{self.path}: no decision threshold in {_METRICS}; rerun the run")
 
 
