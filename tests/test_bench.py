@@ -10,8 +10,9 @@ from run_fakes import write_run
 
 from adnkit.config.settings import Config, preset
 from adnkit.core.errors import AdnkitError, ConfigError, DataError
+from adnkit.data import expand_specs, spec_names
 from adnkit.evaluation.summary import auroc
-from adnkit.experiments.bench import expand_specs, format_summary, run_bench, spec_names
+from adnkit.experiments.bench import format_summary, run_bench
 from adnkit.runs.folder import Run
 
 METRIC_KEYS = {"auroc_last", "auroc_best", "best_epoch", "train_seconds", "eval_seconds", "train_images_per_s",
