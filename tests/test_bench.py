@@ -9,8 +9,9 @@ from run_fakes import write_run
 import adnkit.experiments.bench as bench_module
 from adnkit.config.settings import Config, preset
 from adnkit.core.errors import AdnkitError, ConfigError, DataError
+from adnkit.data import expand_specs, spec_names
 from adnkit.evaluation.auroc import auroc
-from adnkit.experiments.bench import expand_specs, format_summary, run_bench, spec_names
+from adnkit.experiments.bench import format_summary, run_bench
 from adnkit.runs.folder import Run
 from adnkit.training.state import open_run
 

@@ -1,6 +1,6 @@
 """`adnkit data ...`: list, describe, verify, make and fetch datasets.
 
-    adnkit data list [--data-root DIR]                     known datasets and which are present
+    adnkit data list [--data-root DIR]                     every source's datasets and which are present
     adnkit data describe SPEC                              images per split and defect, sizes and modes
     adnkit data verify mvtec|insplad ROOT                  expected against found counts (exit 1 if off)
     adnkit data synth NAME [--kind object] [--n-train 60]  make a synthetic set under <data_root>/synthetic
@@ -13,7 +13,6 @@ raise DataError for mistakes a person can fix (printed as one line, exit status 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 from collections import Counter
 from pathlib import Path
 
@@ -22,14 +21,12 @@ from PIL import Image
 
 from adnkit.config.settings import Config
 from adnkit.core.errors import DataError
-from adnkit.data.elpv import ELPV_TYPES
-from adnkit.data.folder import find_child
-from adnkit.data.insplad import INSPLAD_ASSETS, asset_folders, verify_insplad
+from adnkit.data.insplad import verify_insplad
 from adnkit.data.mvtec import MVTEC_CATEGORIES, MVTEC_URL_ENV, download_mvtec, mvtec_root, verify_mvtec
 from adnkit.data.samples import Split
+from adnkit.data.sources import CatalogRow, catalog
 from adnkit.data.specs import load_split
-from adnkit.data.synthetic import SYNTHETIC_DEFECTS, SYNTHETIC_KINDS, synthetic_set, synthetic_sets
-from adnkit.data.wafer import converted_wm811k
+from adnkit.data.synthetic import SYNTHETIC_DEFECTS, SYNTHETIC_KINDS, synthetic_set
 
 DEFAULT_ROOT = Config.__dataclass_fields__["data_root"].default
 
@@ -40,24 +37,9 @@ def _print_table(table: pd.DataFrame) -> None:
 
 
 def cmd_list(args) -> int:
-    """Known datasets and categories, and which are present under --data-root."""
+    """Every registered source's datasets and categories, and which are present under --data-root."""
     root = Path(args.data_root)
-    rows = []
-    mvtec = mvtec_root(root / "mvtec")
-    for category in MVTEC_CATEGORIES:
-        rows.append(("mvtec", category, (mvtec / category).is_dir(), f"mvtec:{mvtec / category}"))
-    insplad = asset_folders(root / "insplad") if (root / "insplad").is_dir() else None
-    for asset in INSPLAD_ASSETS:
-        found = find_child(insplad, asset) if insplad else None
-        rows.append(("insplad", asset, found is not None, f"insplad:{found or root / 'insplad' / asset}"))
-    has_elpv = importlib.util.find_spec("elpv_dataset") is not None
-    rows += [("elpv", kind, has_elpv, f"elpv:{kind}") for kind in ELPV_TYPES]
-    made = synthetic_sets(root)
-    for name in dict.fromkeys(["demo", "object-demo", *made]):
-        rows.append(("synthetic", name, name in made, f"synthetic:{name}"))
-    for folder, source in converted_wm811k(root).items():
-        rows.append(("wm811k", Path(folder).name, True, f"wm811k:{source}"))
-    _print_table(pd.DataFrame(rows, columns=["dataset", "category", "present", "spec"]))
+    _print_table(pd.DataFrame(catalog(root), columns=list(CatalogRow._fields)))
     print(f"data root: {root.resolve()}  (synthetic sets are made on first use; elpv installs with "
           f"`pip install elpv-dataset`; see data/README.md for the others)")
     return 0

@@ -100,8 +100,9 @@ def with_pd_options(fn):
 
 def _bench(specs, attentions, seeds: int, base: Config, out: Path, progress: bool, executor=None,
            grid=None) -> int:
+    from adnkit.data import expand_specs
     from adnkit.evaluation.summary import summarize
-    from adnkit.experiments.bench import expand_specs, format_paired, format_summary, paired_table, run_bench
+    from adnkit.experiments.bench import format_paired, format_summary, paired_table, run_bench
     from adnkit.experiments.grid import bench_grid_columns
     from adnkit.experiments.report import write_report
 
@@ -170,7 +171,7 @@ def cmd_study(args) -> int:
     """adnkit study attention: the ablation of adnkit.experiments.study, then its table and the report's path."""
     import time
 
-    from adnkit.experiments.bench import expand_specs
+    from adnkit.data import expand_specs
     from adnkit.experiments.study import format_study, run_study
 
     base = config_from_args(args)

@@ -24,11 +24,11 @@ from pathlib import Path
 import pandas as pd
 
 from adnkit.config.settings import Config
-from adnkit.core.errors import AdnkitError, DataError
+from adnkit.core.errors import AdnkitError
 from adnkit.core.files import save_text
 from adnkit.core.formatting import pm, safe_name
 from adnkit.core.version import __version__
-from adnkit.data.specs import spec_names
+from adnkit.data import expand_specs, spec_names
 from adnkit.evaluation.summary import (
     BEST_NOTE,
     MEAN_CATEGORY,
@@ -44,61 +44,8 @@ from adnkit.training.trainer import train
 Runner = Callable[[Config, Path], dict]
 
 RESULT_COLUMNS = ["dataset", "category", "spec", "attention", "seed", "status", "reason", "run_dir", "reused"]
-ELPV_KINDS = ("mono", "poly")
-INSPLAD_SUBDIR = "unsupervised_anomaly_detection"
 # Settings that do not change what a run computes: a rerun may differ in these and still reuse old runs.
 _RERUN_FREE = {"data", "attention", "seed", "device", "num_workers", "data_root"}
-
-
-# --- specs ---------------------------------------------------------------------------------------------------
-def _has_train(path: Path) -> bool:
-    return (path / "train").is_dir()
-
-
-def expand_specs(specs: Iterable[str], data_root: str | Path = "data") -> list[str]:
-    """Expand whole-dataset specs into one spec per category, keeping order and dropping repeats.
-
-    elpv              -> elpv:mono, elpv:poly
-    mvtec:ROOT        -> mvtec:ROOT/<cat> for each sub-folder of ROOT holding train/ (sorted), unless ROOT itself
-                         holds train/ (then it is one category and stays as it is)
-    insplad:ROOT      -> the same, also looking inside ROOT/unsupervised_anomaly_detection
-    anything else     -> unchanged
-
-    A relative ROOT is taken from the working folder, or else from under `data_root` (the spec then names
-    data_root/ROOT). A ROOT that does not exist, or holds no category, raises DataError.
-    """
-    out: list[str] = []
-    for spec in specs:
-        spec = str(spec).strip()
-        if spec == "elpv":
-            out += [f"elpv:{kind}" for kind in ELPV_KINDS]
-            continue
-        prefix, sep, rest = spec.partition(":")
-        if sep and prefix in ("mvtec", "insplad"):
-            root = Path(rest)
-            if not root.exists() and not root.is_absolute() and (Path(data_root) / root).is_dir():
-                root = Path(data_root) / root  # a relative ROOT is also looked up under data_root
-                rest, spec = root.as_posix(), f"{prefix}:{root.as_posix()}"
-            if _has_train(root):
-                out.append(spec)
-                continue
-            if not root.is_dir():
-                raise DataError(f"{spec}: folder {rest!r} not found; give the dataset's root folder "
-                                f"({prefix}:ROOT) or one category ({prefix}:ROOT/CATEGORY)")
-            places = [root] + ([root / INSPLAD_SUBDIR] if prefix == "insplad" else [])
-            found = sorted(
-                (child for place in places if place.is_dir() for child in place.iterdir()
-                 if child.is_dir() and _has_train(child)),
-                key=lambda p: (p.name, str(p)))
-            if not found:
-                where = f" or {root / INSPLAD_SUBDIR}" if prefix == "insplad" else ""
-                raise DataError(f"{spec}: no category folder (one holding train/) inside {root}{where}; "
-                                f"point {prefix}:ROOT at the folder that holds the categories")
-            base = rest.rstrip("/\\")
-            out += [f"{prefix}:{base}/{child.relative_to(root).as_posix()}" for child in found]
-            continue
-        out.append(spec)
-    return list(dict.fromkeys(out))
 
 
 def _run_names(specs: list[str]) -> dict[str, str]:
