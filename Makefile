@@ -13,14 +13,14 @@ demo: setup
 
 # Notebooks run at the ci preset (seconds per training run) under nbval.
 test: setup
-	$(PY) -m ruff check adnkit tests benchmarks && ADNKIT_PRESET=ci $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
+	$(PY) -m ruff check adnkit tests benchmarks && .venv/bin/lint-imports && ADNKIT_PRESET=ci $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
 
 # While changing code: the tests not marked slow, ray or browser (no notebooks, no real training runs).
 test-fast: setup
 	ADNKIT_PRESET=ci $(PY) -m pytest -m "not slow and not ray and not browser" tests -q -p no:cacheprovider --durations=5
 
 lint: setup
-	$(PY) -m ruff check adnkit tests benchmarks
+	$(PY) -m ruff check adnkit tests benchmarks && .venv/bin/lint-imports
 
 # JupyterLab on the notebooks; as root (a container) it needs --allow-root, added here only then.
 lab: setup

@@ -29,7 +29,7 @@ from jsonout import emit, require
 
 from adnkit.config.settings import preset
 from adnkit.data import load_split
-from adnkit.experiments.bench import run_bench
+from adnkit.experiments.bench import benchmark
 from adnkit.experiments.executors import RayExecutor, SerialExecutor
 
 NOT_COMPARED = {"train_seconds", "eval_seconds", "train_images_per_s", "test_images_per_s", "peak_rss_mb",
@@ -38,7 +38,7 @@ NOT_COMPARED = {"train_seconds", "eval_seconds", "train_images_per_s", "test_ima
 
 def timed_bench(args, base, out: Path, executor) -> tuple[float, pd.DataFrame]:
     t0 = time.perf_counter()
-    results = run_bench([args.data], args.variants, list(range(args.seeds)), base, out, progress=False,
+    results = benchmark([args.data], args.variants, list(range(args.seeds)), base, out, progress=False,
                         executor=executor)
     seconds = time.perf_counter() - t0
     done = int((results["status"] == "ok").sum())

@@ -1,6 +1,6 @@
 """Summary of a one-axis sweep run by `adnkit bench --grid FIELD=...`: AUROC against cost, per value of FIELD.
 
-The sweeps of issue 14 are ordinary benchmarks (the runs, their reuse and their report are run_bench's):
+The sweeps of issue 14 are ordinary benchmarks (the runs, their reuse and their report are benchmark's):
 
     adnkit bench --data elpv:mono elpv:poly --attention none --seeds 3 --preset cpu \
         --grid feature_cache_views=0,8,16,64 --executor ray --cpus-per-run 1 --out runs/sweep-cache

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from adnkit.config.settings import Config
-from adnkit.experiments.bench import spec_names
+from adnkit.data import spec_names
 from adnkit.runs.folder import HistoryRow, Metrics, Run
 
 

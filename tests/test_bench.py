@@ -11,7 +11,8 @@ from adnkit.config.settings import Config, preset
 from adnkit.core.errors import AdnkitError, ConfigError, DataError
 from adnkit.data import expand_specs, spec_names
 from adnkit.evaluation.auroc import auroc
-from adnkit.experiments.bench import format_summary, run_bench
+from adnkit.experiments.bench import benchmark
+from adnkit.experiments.terminal import format_summary
 from adnkit.runs.folder import Run
 from adnkit.training.state import open_run
 
@@ -97,7 +98,7 @@ SPECS = ["synthetic:toy a", "synthetic:toyb"]
 
 def test_run_bench_records_failure_and_goes_on(tmp_path, base):
     runner = FakeRunner(fail={("synthetic:toy a", "se", 1)})
-    results = run_bench(SPECS, ["none", "se"], [0, 1], base, tmp_path, runner=runner, progress=False)
+    results = benchmark(SPECS, ["none", "se"], [0, 1], base, tmp_path, runner=runner, progress=False)
     assert len(runner.calls) == 8
     # Each call got the cell's settings and its own sanitised folder.
     data, attention, seed, run_dir = runner.calls[0]
@@ -132,7 +133,7 @@ def test_run_bench_records_failure_and_goes_on(tmp_path, base):
 
     # The same command again: only the failed cell runs (and now succeeds).
     again = FakeRunner()
-    results2 = run_bench(SPECS, ["none", "se"], [0, 1], base, tmp_path, runner=again, progress=False)
+    results2 = benchmark(SPECS, ["none", "se"], [0, 1], base, tmp_path, runner=again, progress=False)
     assert [(c[0], c[1], c[2]) for c in again.calls] == [("synthetic:toy a", "se", 1)]
     assert (results2.status == "ok").all() and results2.reused.sum() == 7
     before = results.set_index("run_dir").auroc_last.dropna()
@@ -142,32 +143,32 @@ def test_run_bench_records_failure_and_goes_on(tmp_path, base):
 def test_keyboard_interrupt_is_not_swallowed(tmp_path, base):
     runner = FakeRunner(interrupt_after=2)
     with pytest.raises(KeyboardInterrupt):
-        run_bench(SPECS, ["none"], [0, 1, 2], base, tmp_path, runner=runner, progress=False)
+        benchmark(SPECS, ["none"], [0, 1, 2], base, tmp_path, runner=runner, progress=False)
     on_disk = pd.read_csv(tmp_path / "results.csv")
     assert len(on_disk) == 6 and (on_disk.status == "ok").sum() == 2 and (on_disk.status == "pending").sum() == 4
 
 
 def test_rerun_with_other_settings_is_refused(tmp_path, base):
-    run_bench(["synthetic:t"], ["none"], [0], base, tmp_path, runner=FakeRunner(), progress=False)
+    benchmark(["synthetic:t"], ["none"], [0], base, tmp_path, runner=FakeRunner(), progress=False)
     runner = FakeRunner()
     with pytest.raises(AdnkitError, match="image_size"):
-        run_bench(["synthetic:t"], ["none"], [0], base.replace(image_size=192), tmp_path, runner=runner,
+        benchmark(["synthetic:t"], ["none"], [0], base.replace(image_size=192), tmp_path, runner=runner,
                   progress=False)
     assert runner.calls == []
     # A new seed with the same settings is fine: only the new cell runs.
-    run_bench(["synthetic:t"], ["none"], [0, 1], base, tmp_path, runner=runner, progress=False)
+    benchmark(["synthetic:t"], ["none"], [0, 1], base, tmp_path, runner=runner, progress=False)
     assert [c[2] for c in runner.calls] == [1]
 
 
 def test_bad_attention_fails_before_any_run(tmp_path, base):
     runner = FakeRunner()
     with pytest.raises(ConfigError):
-        run_bench(["synthetic:t"], ["none", "nope"], [0], base, tmp_path, runner=runner, progress=False)
+        benchmark(["synthetic:t"], ["none", "nope"], [0], base, tmp_path, runner=runner, progress=False)
     assert runner.calls == []
 
 
 def test_format_summary(tmp_path, base):
-    run_bench(SPECS[1:], ["none", "se"], [0, 1], base, tmp_path, runner=FakeRunner(), progress=False)
+    benchmark(SPECS[1:], ["none", "se"], [0, 1], base, tmp_path, runner=FakeRunner(), progress=False)
     summary = pd.read_csv(tmp_path / "summary.csv")
     text = format_summary(summary)
     row = summary[(summary.category == "toyb") & (summary.attention == "se")].iloc[0]
@@ -188,7 +189,7 @@ def test_dataset_name_from_the_run_wins_over_the_spec(tmp_path, base):
         Run(run_dir).write_metrics(metrics)
         return metrics
 
-    results = run_bench(["/some/where/bottle_copy"], ["none"], [0, 1], base, tmp_path, runner=runner, progress=False)
+    results = benchmark(["/some/where/bottle_copy"], ["none"], [0, 1], base, tmp_path, runner=runner, progress=False)
     assert list(zip(results.dataset, results.category, results.status, strict=True)) == [
         ("mvtec", "bottle", "ok"), ("folder", "bottle_copy", "failed")]
     assert list(results.run_dir) == ["runs/folder-bottle_copy-none-seed0", "runs/folder-bottle_copy-none-seed1"]
@@ -209,17 +210,17 @@ def test_default_runner_is_train_and_resumes_a_failed_attempt(tmp_path, base, mo
         return write_fake_run(cfg, Path(out_dir))
 
     monkeypatch.setattr(bench_module, "train", train)
-    first = run_bench(["synthetic:t"], ["none"], [0], base, tmp_path, progress=False)
+    first = benchmark(["synthetic:t"], ["none"], [0], base, tmp_path, progress=False)
     assert first.status.tolist() == ["failed"] and calls == [(0, False)]
-    second = run_bench(["synthetic:t"], ["none"], [0], base, tmp_path, progress=False)
+    second = benchmark(["synthetic:t"], ["none"], [0], base, tmp_path, progress=False)
     assert second.status.tolist() == ["ok"] and calls == [(0, False), (0, True)]
 
 
 def test_paired_gains_are_written_and_printed(tmp_path, base):
     from adnkit.evaluation.verdict import paired_gains
-    from adnkit.experiments.bench import format_paired
+    from adnkit.experiments.terminal import format_paired
 
-    results = run_bench(["synthetic:toya"], ["none", "se"], list(range(6)), base, tmp_path, runner=FakeRunner(),
+    results = benchmark(["synthetic:toya"], ["none", "se"], list(range(6)), base, tmp_path, runner=FakeRunner(),
                         progress=False)
     paired = pd.read_csv(tmp_path / "paired.csv")
     last = paired[(paired.variant == "se") & (paired.metric == "auroc_last")].iloc[0]
@@ -241,9 +242,9 @@ def test_paired_gains_are_written_and_printed(tmp_path, base):
 
 
 def test_paired_gains_per_grid_combination(tmp_path, base):
-    from adnkit.experiments.bench import paired_table
+    from adnkit.experiments.tables import paired_table
 
-    results = run_bench(["synthetic:toya"], ["none", "se"], [0, 1], base, tmp_path, runner=FakeRunner(),
+    results = benchmark(["synthetic:toya"], ["none", "se"], [0, 1], base, tmp_path, runner=FakeRunner(),
                         progress=False, grid={"attention_site": ["relu", "pool"]})
     paired = pd.read_csv(tmp_path / "paired.csv")
     assert set(paired["attention_site"]) == {"relu", "pool"}
@@ -258,14 +259,15 @@ def test_paired_gains_per_grid_combination(tmp_path, base):
 
 
 def test_one_run_cells_show_their_bootstrap_interval_and_no_comparison(tmp_path, base):
-    from adnkit.experiments.bench import format_paired, paired_table
+    from adnkit.experiments.tables import paired_table
+    from adnkit.experiments.terminal import format_paired
 
     def with_ci(cfg, run_dir):
         metrics = write_fake_run(cfg, run_dir) | {"auroc_last_ci": [0.61, 0.83]}
         Run(run_dir).write_metrics(metrics)
         return metrics
 
-    results = run_bench(["synthetic:toya"], ["none", "se"], [0], base, tmp_path, runner=with_ci, progress=False)
+    results = benchmark(["synthetic:toya"], ["none", "se"], [0], base, tmp_path, runner=with_ci, progress=False)
     summary = pd.read_csv(tmp_path / "summary.csv")
     text = format_summary(summary, results)
     assert f"{100 * results.auroc_last[0]:.2f} [61.0, 83.0]" in text

@@ -17,7 +17,7 @@ import pytest
 from adnkit.cli.main import main
 from adnkit.config.settings import preset
 from adnkit.core.errors import AdnkitError
-from adnkit.experiments.bench import run_bench
+from adnkit.experiments.bench import benchmark
 
 SPEC = "synthetic:ray"
 SHRINK = dict(meta_epochs=1, sub_epochs=1, max_train_images=16)
@@ -94,7 +94,7 @@ def test_rerun_on_ray_reuses_every_cell(benches):
     def must_not_run(cfg, run_dir):
         raise AssertionError(f"{run_dir} was trained again")
 
-    again = run_bench([SPEC], ["none", "se"], [0, 1], preset("ci", data_root=str(root), **SHRINK), outs["ray"],
+    again = benchmark([SPEC], ["none", "se"], [0, 1], preset("ci", data_root=str(root), **SHRINK), outs["ray"],
                       runner=must_not_run, progress=False, executor=RayExecutor())
     assert (again.status == "ok").all() and again.reused.all()
     pd.testing.assert_frame_equal(compared(pd.read_csv(outs["ray"] / "results.csv")), compared(before),
@@ -110,7 +110,7 @@ def test_a_corrupt_cell_fails_alone(benches, tmp_path):
     shutil.copytree(root / "synthetic" / "ray", bad)
     broken = sorted((bad / "test" / "good").iterdir())[0]  # every test image is used
     broken.write_bytes(b"this is not a PNG file")
-    results = run_bench([str(bad), SPEC], ["none"], [0], preset("ci", data_root=str(root), **SHRINK),
+    results = benchmark([str(bad), SPEC], ["none"], [0], preset("ci", data_root=str(root), **SHRINK),
                         tmp_path / "out", progress=False, executor=RayExecutor())
     assert results.status.tolist() == ["failed", "ok"]
     reason = results.reason[0]
@@ -134,7 +134,7 @@ def test_a_killed_worker_fails_only_its_cell(ray_local, tmp_path):
         (run_dir / "metrics.json").write_text(json.dumps(metrics))
         return metrics
 
-    results = run_bench(["synthetic:t"], ["none"], [0, 1, 2], preset("ci"), tmp_path, runner=runner,
+    results = benchmark(["synthetic:t"], ["none"], [0, 1, 2], preset("ci"), tmp_path, runner=runner,
                         progress=False, executor=RayExecutor())
     assert results.status.tolist() == ["ok", "failed", "ok"]
     reason = results.reason[1]
@@ -158,7 +158,7 @@ def test_ctrl_c_cancels_the_outstanding_tasks(ray_local, tmp_path, monkeypatch):
     monkeypatch.setattr(ray_local, "cancel", lambda ref, **k: (cancelled.append(k), real_cancel(ref, **k)))
     started = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
-        run_bench(["synthetic:t"], ["none"], [0, 1, 2], preset("ci"), tmp_path, runner=runner, progress=False,
+        benchmark(["synthetic:t"], ["none"], [0, 1, 2], preset("ci"), tmp_path, runner=runner, progress=False,
                   executor=RayExecutor())
     assert cancelled == [dict(force=True)] * 3
     assert time.monotonic() - started < 100  # did not wait for the sleeping tasks
@@ -170,7 +170,7 @@ def test_impossible_resources_are_refused_before_anything_runs(ray_local, tmp_pa
     from adnkit.experiments.executors import RayExecutor
 
     with pytest.raises(AdnkitError, match="no node of the Ray cluster has that many GPUs"):
-        run_bench(["synthetic:t"], ["none"], [0], preset("ci", device="auto"), tmp_path, runner=lambda c, d: {},
+        benchmark(["synthetic:t"], ["none"], [0], preset("ci", device="auto"), tmp_path, runner=lambda c, d: {},
                   progress=False, executor=RayExecutor(gpus_per_run=1))
     for bad in ("1.5", "-1"):
         with pytest.raises(AdnkitError, match="--gpus-per-run"):

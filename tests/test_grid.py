@@ -1,4 +1,4 @@
-"""Issue 15: any Config field as a benchmark axis (adnkit.experiments.grid, run_bench(grid=...), adnkit bench
+"""Issue 15: any Config field as a benchmark axis (adnkit.experiments.grid, benchmark(grid=...), adnkit bench
 --grid)."""
 
 import json
@@ -11,8 +11,9 @@ from adnkit.cli.main import main
 from adnkit.config.settings import preset
 from adnkit.core.errors import ConfigError
 from adnkit.evaluation.summary import summarize
-from adnkit.experiments.bench import format_summary, run_bench
+from adnkit.experiments.bench import benchmark
 from adnkit.experiments.grid import name_suffix, parse_grid, variants
+from adnkit.experiments.terminal import format_summary
 
 
 def test_parse_grid_types_and_separators():
@@ -59,7 +60,7 @@ def test_bench_grid_expands_names_reuses_and_summarises(tmp_path):
     base = preset("ci")
     grid = parse_grid(["attention_site=relu,pool", "train_attention=false,true"])
     runner = FakeRunner()
-    results = run_bench(["synthetic:toy"], ["none", "se"], [0, 1], base, tmp_path, runner=runner,
+    results = benchmark(["synthetic:toy"], ["none", "se"], [0, 1], base, tmp_path, runner=runner,
                         progress=False, grid=grid)
     assert len(runner.calls) == len(results) == 2 * 2 * 2 * 2
     names = sorted(p.name for p in (tmp_path / "runs").iterdir())
@@ -88,14 +89,14 @@ def test_bench_grid_expands_names_reuses_and_summarises(tmp_path):
     assert "<th>attention_site</th>" in page and "se attention_site=pool train_attention=true" in page
     # A rerun reuses every finished cell.
     again = FakeRunner()
-    results = run_bench(["synthetic:toy"], ["none", "se"], [0, 1], base, tmp_path, runner=again,
+    results = benchmark(["synthetic:toy"], ["none", "se"], [0, 1], base, tmp_path, runner=again,
                         progress=False, grid=grid)
     assert again.calls == [] and results["reused"].all()
 
 
 def test_bench_without_grid_keeps_names_and_summary(tmp_path):
     base = preset("ci")
-    results = run_bench(["synthetic:toy"], ["none", "se"], [0], base, tmp_path, runner=FakeRunner(), progress=False)
+    results = benchmark(["synthetic:toy"], ["none", "se"], [0], base, tmp_path, runner=FakeRunner(), progress=False)
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == [
         "synthetic-toy-none-seed0",
         "synthetic-toy-se-seed0",

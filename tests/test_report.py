@@ -8,7 +8,7 @@ from run_fakes import write_run
 from adnkit.config.settings import Config, preset
 from adnkit.core.errors import AdnkitError
 from adnkit.evaluation.auroc import auroc
-from adnkit.experiments.bench import run_bench
+from adnkit.experiments.bench import benchmark
 from adnkit.experiments.report import SECTIONS, write_report
 
 PLOTLY_JS_HEADER = "* plotly.js v"  # the licence header at the top of the embedded bundle
@@ -38,7 +38,7 @@ def bench_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("bench")
     (root / "mvtec" / "bottle" / "train" / "good").mkdir(parents=True)
     out = root / "out"
-    run_bench([f"mvtec:{root / 'mvtec'}", "synthetic:toy"], ["none", "se", "cbam"], [0], preset("ci"), out,
+    benchmark([f"mvtec:{root / 'mvtec'}", "synthetic:toy"], ["none", "se", "cbam"], [0], preset("ci"), out,
               runner=fake_runner(fail_attention="cbam"), progress=False)
     return out
 
@@ -51,7 +51,7 @@ def page(bench_dir):
 
 
 def test_report_has_every_section(page):
-    expected = ["summary", "best", "categories", "gain", "real", "roc", "histograms", "training", "speed", "failed"]
+    expected = ["summary", "real", "best", "categories", "gain", "roc", "histograms", "training", "speed", "failed"]
     assert [key for key, _ in SECTIONS] == expected
     for key, title in SECTIONS:
         assert f"<section id='{key}'><h2>{title}</h2>" in page
@@ -85,13 +85,13 @@ def test_report_shows_measured_beside_published_and_failures(page):
 
 
 def test_report_without_published_numbers_or_finished_runs(tmp_path):
-    run_bench(["synthetic:only"], ["none", "se"], [0], preset("ci"), tmp_path, runner=fake_runner("se"),
+    benchmark(["synthetic:only"], ["none", "se"], [0], preset("ci"), tmp_path, runner=fake_runner("se"),
               progress=False)
     page = write_report(tmp_path).read_text()
     assert "No published numbers" in page and page.count(PLOTLY_JS_HEADER) == 1
     # Every run failed: still a page, with no plotly at all needed.
     out = tmp_path / "all_failed"
-    run_bench(["synthetic:only"], ["se"], [0], preset("ci"), out, runner=fake_runner("se"), progress=False)
+    benchmark(["synthetic:only"], ["se"], [0], preset("ci"), out, runner=fake_runner("se"), progress=False)
     page = write_report(out).read_text()
     assert "No finished runs" in page and "RuntimeError" in page
     with pytest.raises(AdnkitError, match="results.csv"):

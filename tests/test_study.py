@@ -7,7 +7,9 @@ import pytest
 from test_bench import FakeRunner
 
 from adnkit.config.settings import preset
-from adnkit.experiments.study import format_study, run_study, spread_of_run, study_variants
+from adnkit.experiments.study import attention_study, spread_of_run
+from adnkit.experiments.study_answer import format_study
+from adnkit.experiments.study_variants import study_variants
 from adnkit.runs.folder import Run
 
 pytestmark = pytest.mark.slow  # trains real runs
@@ -33,7 +35,7 @@ def test_the_variants_are_the_paired_ablation():
 
 def test_study_end_to_end_with_a_fake_runner(tmp_path):
     runner = FakeRunner()
-    table = run_study(["synthetic:toy"], [0, 1, 2], preset("ci"), tmp_path, runner=runner, progress=False,
+    table = attention_study(["synthetic:toy"], [0, 1, 2], preset("ci"), tmp_path, runner=runner, progress=False,
                       preset_name="ci", spread_fn=fake_spread)
     assert len(runner.calls) == 42
     assert len(table) == 14 and table["n_seeds"].eq(3).all()
@@ -64,23 +66,23 @@ def test_study_end_to_end_with_a_fake_runner(tmp_path):
     assert "CBAM pool trained+guard" in page
     assert pd.read_csv(tmp_path / "study.csv").shape[0] == 14
     assert "CBAM pool trained" in format_study(table)
-    # (reusing finished runs is run_bench's: tests/test_grid.py)
+    # (reusing finished runs is benchmark's: tests/test_grid.py)
 
 
 def test_trained_variants_can_run_on_fewer_seeds(tmp_path):
     runner = FakeRunner()
-    table = run_study(["synthetic:toy"], [0, 1, 2], preset("ci"), tmp_path, runner=runner, progress=False,
+    table = attention_study(["synthetic:toy"], [0, 1, 2], preset("ci"), tmp_path, runner=runner, progress=False,
                       preset_name="ci", spread_fn=fake_spread, trained_seeds=[0])
     assert len(runner.calls) == 6 * 3 + 8 * 1  # 6 variants without trained blocks x 3 seeds, 8 trained x 1
     rows = table.set_index("variant")
     assert rows.loc["SE relu frozen", "n_seeds"] == 3 and rows.loc["SE relu frozen", "n_paired"] == 3
     assert rows.loc["CBAM pool trained", "n_seeds"] == 1 and rows.loc["CBAM pool trained", "n_paired"] == 1
     assert "(3 seeds, the trained variants 1 seed;" in (tmp_path / "study.txt").read_text()
-    frozen_only = run_study(["synthetic:toy"], [0], preset("ci"), tmp_path / "b", runner=runner, progress=False,
+    frozen_only = attention_study(["synthetic:toy"], [0], preset("ci"), tmp_path / "b", runner=runner, progress=False,
                             spread_fn=fake_spread, trained_seeds=[])
     assert len(frozen_only) == 6 and not frozen_only["mode"].str.startswith("trained").any()
     calls = len(runner.calls)
-    trained_only = run_study(["synthetic:toy"], [], preset("ci"), tmp_path / "c", runner=runner, progress=False,
+    trained_only = attention_study(["synthetic:toy"], [], preset("ci"), tmp_path / "c", runner=runner, progress=False,
                              spread_fn=fake_spread, trained_seeds=[0])
     assert len(runner.calls) - calls == 8 and trained_only["mode"].str.startswith("trained").all()
     assert sorted(p.name for p in (tmp_path / "c" / "runs").iterdir()) == sorted(

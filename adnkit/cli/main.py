@@ -8,13 +8,31 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
+import pandas as pd
+
+from adnkit.cli.data import add_data_parser
 from adnkit.config.settings import PRESETS, Config, _flag, field_docs, field_types, parse_value, preset
 from adnkit.core.errors import AdnkitError, ConfigError
 from adnkit.core.version import __version__
+from adnkit.data import expand_specs
+from adnkit.evaluation.summary import summarize
+from adnkit.experiments.bench import benchmark
+from adnkit.experiments.cells import jsonable
 from adnkit.experiments.executors import add_executor_flags, executor_from_args
+from adnkit.experiments.folder import BenchFolder
+from adnkit.experiments.grid import parse_grid
+from adnkit.experiments.report import write_report
+from adnkit.experiments.study import attention_study
+from adnkit.experiments.study_answer import format_study
+from adnkit.experiments.tables import paired_table
+from adnkit.experiments.terminal import format_paired, format_summary
+from adnkit.explain.files import write_explanations
 from adnkit.export.onnx_detector import open_detector
+from adnkit.export.onnx_export import export_onnx
+from adnkit.training.trainer import train
 
 DEMO_DATA = ("elpv:mono", "synthetic:demo")
 DEMO_ATTENTIONS = ("none", "se", "cbam")
@@ -55,17 +73,8 @@ def config_from_args(args: argparse.Namespace, **fixed) -> Config:
 
 
 def cmd_train(args) -> int:
-    from adnkit.runs.folder import Run
-    from adnkit.training.train import run_training
-
-    if args.resume:  # the run's own settings; only the device may change
-        if not Run(args.out).is_started:
-            raise AdnkitError(f"{args.out}: nothing to resume (no run there); start it without --resume")
-        saved = Run.open(args.out).config
-        cfg = saved.replace(device=args.cfg_device) if args.cfg_device else saved
-    else:
-        cfg = config_from_args(args)
-    metrics = run_training(cfg, args.out, resume=args.resume, progress=not args.quiet)
+    # --resume continues the run in --out with its own settings; only --device may change (adnkit.training.state)
+    metrics = train(config_from_args(args), args.out, resume=args.resume, progress=not args.quiet)
     print(f"{args.out}: AUROC last {metrics['auroc_last']:.4f}, best {metrics['auroc_best']:.4f} "
           f"(meta epoch {metrics['best_epoch']}; best = max over test evaluations, as in the papers); "
           f"{metrics['train_images_per_s']:.1f} train img/s, {metrics['test_images_per_s']:.1f} test img/s")
@@ -83,8 +92,6 @@ def cmd_score(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from adnkit.export.onnx_export import export_onnx
-
     out = export_onnx(args.run_dir, args.out, opset=args.opset, batch=args.batch)
     print(f"{out}: {out.stat().st_size / 1e6:.1f} MB; score with `adnkit score {out} IMAGES...` or onnxruntime alone "
           "(examples/score_onnx.py)")
@@ -92,39 +99,29 @@ def cmd_export(args) -> int:
 
 
 def with_pd_options(fn):
-    import pandas as pd
-
     with pd.option_context("display.max_rows", 500, "display.width", 200, "display.max_colwidth", 120):
         return fn()
 
 
 def _bench(specs, attentions, seeds: int, base: Config, out: Path, progress: bool, executor=None,
            grid=None) -> int:
-    from adnkit.data import expand_specs
-    from adnkit.evaluation.summary import summarize
-    from adnkit.experiments.bench import format_paired, format_summary, paired_table, run_bench
-    from adnkit.experiments.grid import bench_grid_columns
-    from adnkit.experiments.report import write_report
-
     specs = expand_specs(list(specs), base.data_root)
-    results = run_bench(specs, list(attentions), list(range(seeds)), base, out, progress=progress,
+    results = benchmark(specs, list(attentions), list(range(seeds)), base, out, progress=progress,
                         executor=executor, grid=grid)
     report = write_report(out)
     ok = results[results["status"] == "ok"] if "status" in results else results
     if len(ok):
-        variant_cols = bench_grid_columns(out)
+        variant_cols = BenchFolder(out).grid_columns()
         with_pd_options(lambda: print(format_summary(summarize(ok, variant_cols=variant_cols), ok)))
         print(format_paired(paired_table(ok, variant_cols)))
     failed = len(results) - len(ok)
     if failed:
-        print(f"{failed} run(s) failed; reasons in {out / 'results.csv'}")
+        print(f"{failed} run(s) failed; reasons in {BenchFolder(out).results_file}")
     print(f"report: {report}")
     return 0 if len(ok) else 1
 
 
 def cmd_bench(args) -> int:
-    from adnkit.experiments.grid import parse_grid
-
     grid = parse_grid(args.grid)  # before anything runs: a typo in --grid fails at once
     try:
         base = config_from_args(args)
@@ -141,13 +138,9 @@ def cmd_bench(args) -> int:
 def cmd_demo(args) -> int:
     """The README's main job: DifferNet vs SE vs CBAM on the embedded ELPV mono cells (real data, offline) and a
     synthetic set whose answer is known, at the cpu preset (six runs of a few minutes each on 2 cores)."""
-    import time
-
-    from adnkit.experiments.bench import settings_that_differ
-
     base = config_from_args(args)
     out = Path(args.out)
-    differ = settings_that_differ(out, base)
+    differ = BenchFolder(out).settings_that_differ(jsonable(base.to_dict()))
     if differ:  # e.g. a demo made before the preset changed: keep it, beside the new one
         kept = out.with_name(f"{out.name}-before-{time.strftime('%Y%m%d-%H%M%S')}")
         out.rename(kept)
@@ -169,28 +162,21 @@ STUDY_FIXED = (
 
 def cmd_study(args) -> int:
     """adnkit study attention: the ablation of adnkit.experiments.study, then its table and the report's path."""
-    import time
-
-    from adnkit.data import expand_specs
-    from adnkit.experiments.study import format_study, run_study
-
     base = config_from_args(args)
     specs = expand_specs(list(args.data), base.data_root)
     started = time.perf_counter()
     trained_seeds = None if args.trained_seeds is None else range(args.trained_seeds)
-    table = run_study(specs, range(args.seeds), base, Path(args.out), progress=not args.quiet,
+    table = attention_study(specs, range(args.seeds), base, Path(args.out), progress=not args.quiet,
                       spread_images=args.spread_images, preset_name=args.preset, trained_seeds=trained_seeds,
                       executor=executor_from_args(args))
     with_pd_options(lambda: print(format_study(table)))
-    print((Path(args.out) / "study.txt").read_text().strip())
-    print(f"study: {Path(args.out) / 'study.csv'}; report: {Path(args.out) / 'report.html'} "
-          f"({time.perf_counter() - started:.0f} s)")
+    table_file, text_file = BenchFolder(args.out).study_files
+    print(text_file.read_text().strip())
+    print(f"study: {table_file}; report: {BenchFolder(args.out).report_file} ({time.perf_counter() - started:.0f} s)")
     return 0 if len(table) else 1
 
 
 def cmd_explain(args) -> int:
-    from adnkit.explain import write_explanations
-
     paths = write_explanations([args.run_dir, *args.compare], args.images, args.out, method=args.method,
                                layer=args.layer, device=args.device)
     for p in paths:
@@ -281,7 +267,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.set_defaults(func=cmd_explain)
 
-    from adnkit.cli.data import add_data_parser
 
     add_data_parser(sub)
     return parser

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pandas.compat.pickle_compat import Unpickler
 from PIL import Image
 from tqdm.auto import tqdm
 
@@ -91,8 +92,6 @@ def _read_pickle(path: Path) -> pd.DataFrame:
 
 def _read_legacy_pickle(path: Path) -> pd.DataFrame:
     """Read a pickle from pandas 0.x, whose index classes lived in `pandas.indexes`."""
-    from pandas.compat.pickle_compat import Unpickler  # pandas' own compat unpickler
-
     class LegacyUnpickler(Unpickler):
         def find_class(self, module, name):
             if module.startswith("pandas.indexes"):

@@ -43,7 +43,7 @@ def summary_columns() -> list[str]:
 def summarize(results: pd.DataFrame, variant_cols=None) -> pd.DataFrame:
     """`_summarize` per combination of `variant_cols` (columns that, with attention, name a variant: the fields
     of `adnkit bench --grid`), each combination with its own attention "none" baseline; those columns come
-    right after attention. Without variant_cols this is `_summarize(results)`, the table as it always was."""
+    right after attention. Without variant_cols this is `_summarize(results)`."""
     extra = [c for c in (variant_cols or ()) if c != "attention"]
     if not extra or results is None or len(results) == 0:
         return _summarize(results)

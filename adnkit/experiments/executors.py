@@ -6,9 +6,8 @@ RayExecutor     one Ray task per cell (`--executor ray`): on a local Ray instanc
                 `--gpus-per-run` GPUs (a fraction lets several runs share one GPU) and `--cpus-per-run` CPUs;
                 where and when a cell runs is Ray's scheduling, not ours.
 
-Both call the same plain function, adnkit.experiments.bench.run_cell (reuse a finished run folder, else train
-into it;
-a failure becomes a row with a one-line reason and error.txt), so results.csv, the summary and the report do not
+Both call the same plain function, adnkit.experiments.cells.cell_row (reuse a finished run folder, else train into
+it; a failure becomes a row with a one-line reason and error.txt), so results.csv, the summary and the report do not
 depend on the executor: rows keep the requested order whatever order the tasks finish in, and results.csv is
 rewritten as each cell finishes. A Ray task whose worker crashes or is killed counts as a failed cell, never a
 hang; Ctrl-C cancels the outstanding tasks. Running on a cluster: docs/cluster.md.
@@ -21,15 +20,12 @@ import math
 import os
 import platform
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+
+import torch
+from tqdm.auto import tqdm
 
 from adnkit.core.errors import AdnkitError
-
-if TYPE_CHECKING:
-    from adnkit.experiments.bench import Runner
-# adnkit.experiments.bench (pandas, scikit-learn) and tqdm are imported where the cells run, so that the command
-# line, which
-# imports this module for its flags, starts fast.
+from adnkit.experiments.cells import Runner, cell_row, one_line, record_failure, reused_row
 
 RAY_INSTALL = "pip install 'adnkit[ray]'"
 EXECUTORS = ("serial", "ray")
@@ -40,7 +36,7 @@ _MAX_REASON = 300  # Ray's own messages (out-of-memory kills) can run to pages; 
 
 
 class SerialExecutor:
-    """The cells one after another in this process, in the requested order: `adnkit bench` as it always was."""
+    """The cells one after another in this process, in the requested order (the default)."""
 
     name = "serial"
     inner_progress = True  # each run may show its own progress bars
@@ -48,16 +44,12 @@ class SerialExecutor:
     def run(self, cells: list[dict], rows: list[dict], runner: Runner, save: Callable[[], None],
             progress: bool) -> None:
         """Run every cell, storing its row in rows[i] and calling save() after each."""
-        from tqdm.auto import tqdm
-
-        from adnkit.experiments.bench import run_cell
-
         failed = 0
         bar = tqdm(cells, desc="bench", unit="run", disable=not progress)
         try:
             for i, cell in enumerate(bar):
                 bar.set_postfix_str(cell["run_dir"].name, refresh=False)
-                rows[i] = run_cell(cell, runner)
+                rows[i] = cell_row(cell, runner)
                 save()
                 if rows[i]["status"] == "failed":
                     failed += 1
@@ -93,20 +85,16 @@ def _resource(flag: str, value) -> float:
 
 def _cell_task(cell: dict, runner: Runner, cwd: str, env: dict[str, str], threads: int) -> dict:
     """One cell inside a Ray worker: the driver's working folder (so relative --out and data paths mean the same),
-    its ADNKIT_* settings and `threads` torch threads, then the same run_cell as the serial path."""
-    from adnkit.experiments.bench import run_cell
-
+    its ADNKIT_* settings and `threads` torch threads, then the same cell_row as the serial path."""
     os.environ.update(env)
     if not os.path.isdir(cwd):
         raise AdnkitError(f"{platform.node()}: the bench's working folder {cwd} is not on this node; run adnkit "
                           "bench from a folder on shared storage that every node sees at the same path")
-    import torch
-
     torch.set_num_threads(threads)  # the same thread count gives the same floating-point sums as a serial run
     before = os.getcwd()
     os.chdir(cwd)
     try:
-        return run_cell(cell, runner)
+        return cell_row(cell, runner)
     finally:
         os.chdir(before)
 
@@ -136,8 +124,6 @@ class RayExecutor:
     # --- connecting --------------------------------------------------------------------------------------------
     def _connect(self) -> bool:
         """Start or join Ray unless this process already has it; True when this call did (and shuts it down)."""
-        from adnkit.experiments.bench import _one_line
-
         ray = self.ray
         if ray.is_initialized():
             return False
@@ -146,7 +132,7 @@ class RayExecutor:
                 ray.init(address=self.address, **self.init_kwargs)
             except Exception as exc:  # noqa: BLE001 - Ray raises plain Exception/ConnectionError here
                 raise AdnkitError(f"--ray-address {self.address}: could not join the Ray cluster "
-                                  f"({_one_line(exc)}); check that `ray start --head` runs there and this machine "
+                                  f"({one_line(exc)}); check that `ray start --head` runs there and this machine "
                                   "reaches it") from None
             return True
         for _attempt in range(LOCAL_START_ATTEMPTS):
@@ -157,7 +143,7 @@ class RayExecutor:
             except Exception as exc:  # noqa: BLE001 - Ray raises a plain Exception when start-up times out
                 ray.shutdown()
                 error = exc
-        raise AdnkitError(f"could not start a local Ray instance ({_one_line(error)}); on a busy machine its "
+        raise AdnkitError(f"could not start a local Ray instance ({one_line(error)}); on a busy machine its "
                           "start-up can time out: run the command again, or start Ray once with `ray start "
                           "--head` and pass --ray-address auto")
 
@@ -195,10 +181,6 @@ class RayExecutor:
     def run(self, cells: list[dict], rows: list[dict], runner: Runner, save: Callable[[], None],
             progress: bool) -> None:
         """Reuse finished cells here, submit one task for every other cell, and fill rows[i] as tasks finish."""
-        from tqdm.auto import tqdm
-
-        from adnkit.experiments.bench import reused_row
-
         todo = []
         for i, cell in enumerate(cells):
             row = reused_row(cell)
@@ -221,8 +203,6 @@ class RayExecutor:
             bar.close()
 
     def _run_tasks(self, cells, rows, runner, save, progress, todo, bar) -> None:
-        from adnkit.experiments.bench import record_failure
-
         ray = self.ray
         gpus = self._gpus(cells)
         self._check_feasible(gpus)
@@ -262,10 +242,8 @@ class RayExecutor:
 
     def _reason(self, exc: BaseException) -> str:
         """One line: what the task raised (a RayTaskError's cause), else Ray's own error (worker died, ...)."""
-        from adnkit.experiments.bench import _one_line
-
         cause = getattr(exc, "cause", None)
-        text = _one_line(cause if isinstance(exc, self.ray.exceptions.RayTaskError) and cause is not None else exc)
+        text = one_line(cause if isinstance(exc, self.ray.exceptions.RayTaskError) and cause is not None else exc)
         return text if len(text) <= _MAX_REASON else text[:_MAX_REASON - 3] + "..."
 
 

@@ -6,7 +6,7 @@
 
 Each value is parsed with adnkit.config.settings.parse_value, so it has the field's type. The variants of a bench are
 attention x the product of the grid's values (in the order given); each variant is a dict
-{"attention": ..., FIELD: value, ...}. A list of such dicts may also be given directly (run_bench's `grid`),
+{"attention": ..., FIELD: value, ...}. A list of such dicts may also be given directly (benchmark's `grid`),
 for designs that are not a full product (adnkit.experiments.study). Run folders are named by the grid values of their
 variant: `elpv-mono-se-attention_site_pool-train_attention_true-seed0`; a bench without a grid keeps the
 names it always had.
@@ -127,14 +127,3 @@ def check_fields(variant_list: Sequence[Mapping]) -> None:
         if bad:
             raise ConfigError(f"grid variant {dict(v)}: {bad} cannot vary here; grid fields are Config settings "
                               "other than data and seed")
-
-
-def bench_grid_columns(out_dir) -> list[str]:
-    """The grid columns a bench folder was run with (bench.json), [] for a bench without --grid."""
-    import json
-    from pathlib import Path
-
-    try:
-        return list(json.loads((Path(out_dir) / "bench.json").read_text()).get("grid_columns", []))
-    except (OSError, ValueError, AttributeError):
-        return []

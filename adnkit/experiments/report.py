@@ -1,8 +1,9 @@
-"""One self-contained HTML page for a benchmark folder (written by adnkit.experiments.bench.run_bench).
+"""One self-contained HTML page for a benchmark folder (written by adnkit.experiments.bench.benchmark).
 
 The page opens offline: plotly.js is embedded once, with the first figure, and every other figure reuses it.
-Sections: summary table, AUROC per category beside the papers' numbers, gain over DifferNet, ROC curves per
-category, score histograms per run, training curves, time and memory, failed runs, and how "best" is chosen.
+It opens with the answer (the summary table and the verdicts, in the terminal's words), then the figures: AUROC
+per category beside the papers' numbers, gain over DifferNet, the paired intervals, ROC curves per category,
+score histograms per run, training curves, time and memory, failed runs, and how "best" is chosen.
 """
 
 from __future__ import annotations
@@ -15,17 +16,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.offline import get_plotlyjs
 
-from adnkit.core.errors import AdnkitError
 from adnkit.core.formatting import pm
 from adnkit.core.version import __version__
 from adnkit.evaluation.published import COLUMNS as REFERENCE_COLUMNS
 from adnkit.evaluation.published import reference_for
+from adnkit.evaluation.run_metrics import summarised_metrics
 from adnkit.evaluation.summary import MEAN_CATEGORY, summarize, summary_display
 from adnkit.evaluation.verdict import MIN_UNITS, pair_table, verdict_lines
-from adnkit.experiments.grid import bench_grid_columns, value_text
+from adnkit.experiments.folder import BenchFolder
+from adnkit.experiments.grid import value_text
+from adnkit.experiments.tables import paired_table
 from adnkit.figures import plots as viz
-from adnkit.runs.folder import Run, read_csv_or_none
+from adnkit.runs.folder import Run
 
 BEST_EXPLAINED = (
     "The test set is scored after every evaluation (each meta epoch). <b>last</b> is the AUROC of the final "
@@ -50,10 +54,10 @@ th { background: #f4f4f4; } td:first-child, th:first-child { text-align: left; }
 
 SECTIONS = [
     ("summary", "Summary"),
+    ("real", "Is the difference real?"),
     ("best", "How best is chosen"),
     ("categories", "AUROC per category and the papers"),
     ("gain", "Gain over DifferNet"),
-    ("real", "Is the difference real?"),
     ("roc", "ROC curves"),
     ("histograms", "Score histograms"),
     ("training", "Training curves"),
@@ -79,18 +83,11 @@ class _Figures:
         if self.count:
             return ""
         self.count += 1
-        from plotly.offline import get_plotlyjs
-
         return f"<script type='text/javascript'>{get_plotlyjs()}</script>"
 
 
 def _esc(text) -> str:
     return html.escape(str(text))
-
-
-def _run_path(out_dir: Path, run_dir) -> Path:
-    path = Path(str(run_dir))
-    return path if path.is_absolute() else out_dir / path
 
 
 def _run_label(row) -> str:
@@ -104,7 +101,8 @@ def _pct(mean, std=None, signed=False) -> str:
 def _summary_table(summary: pd.DataFrame) -> str:
     if summary.empty:
         return "<p>No finished runs yet.</p>"
-    shown = summary_display(summary, _pct, gains=("last", "best"), gain_label="gain {} (points)", paired=True)
+    shown = summary_display(summary, _pct, gains=("last", "best"), gain_label="gain {} (points)", paired=True,
+                            columns=("auroc_last", "auroc_best", "auroc_val_selected", *summarised_metrics()))
     return shown.to_html(index=False, escape=False, border=0)
 
 
@@ -115,11 +113,11 @@ def _reference_table(reference: pd.DataFrame) -> str:
     return shown.rename(columns={"auroc": "AUROC (%)"}).to_html(index=False, border=0)
 
 
-def _load_runs(out_dir: Path, ok: pd.DataFrame) -> tuple[dict, dict, list[str]]:
+def _load_runs(folder: BenchFolder, ok: pd.DataFrame) -> tuple[dict, dict, list[str]]:
     """history and scores tables of each finished run, keyed by the results row's index; and problems."""
     histories, scores, problems = {}, {}, []
     for idx, row in ok.iterrows():
-        run = Run(_run_path(out_dir, row["run_dir"]))
+        run = Run(folder.run_path(row["run_dir"]))
         hist = run.read_history()
         if hist is not None:
             histories[idx] = hist
@@ -133,10 +131,10 @@ def _load_runs(out_dir: Path, ok: pd.DataFrame) -> tuple[dict, dict, list[str]]:
     return histories, scores, problems
 
 
-def _threshold(out_dir: Path, row) -> float | None:
+def _threshold(folder: BenchFolder, row) -> float | None:
     value = row.get("threshold") if hasattr(row, "get") else None
     if value is None or pd.isna(value):
-        metrics = Run(_run_path(out_dir, row["run_dir"])).read_metrics(missing_ok=True)
+        metrics = Run(folder.run_path(row["run_dir"])).read_metrics(missing_ok=True)
         if metrics is None:
             return None
         value = metrics.threshold
@@ -161,8 +159,6 @@ REAL_EXPLAINED = (
 def _difference_section(results: pd.DataFrame, fig, grid_cols=()) -> str:
     """The paired comparisons: the same lines as the terminal, the interval figure with the single pairs, and
     every metric's sentence."""
-    from adnkit.experiments.bench import paired_table
-
     paired = paired_table(results, grid_cols)
     lines = "".join(f"<li>{_esc(s)}</li>" for s in verdict_lines(paired))
     if paired.empty:
@@ -185,17 +181,38 @@ def _with_grid_label(frame: pd.DataFrame, grid_cols: list[str]) -> pd.DataFrame:
     return frame.assign(attention=label)
 
 
-def write_report(out_dir, extra_sections=()) -> Path:
-    """Build out_dir/report.html from out_dir/results.csv and the run folders; return its path.
+class _Page:
+    """The report being built: the benchmark's tables, the figures (plotly.js embedded once) and the sections."""
 
-    extra_sections: (key, title, html) added after the summary (e.g. adnkit.experiments.study's "What attention does
-    here"); their figures may omit plotly.js, which the page embeds once before them."""
-    out_dir = Path(out_dir)
-    results = read_csv_or_none(out_dir / "results.csv")
-    if results is None:
-        raise AdnkitError(
-            f"{out_dir / 'results.csv'}: not found or unreadable; run `adnkit bench --out {out_dir}` first"
-        )
+    def __init__(self, folder: BenchFolder, extra_sections):
+        self.folder = folder
+        results = _with_defaults(folder.read_results())
+        self.results = results
+        self.ok = results[results["status"] == "ok"]
+        self.failed = results[results["status"] == "failed"]
+        self.pending = results[~results["status"].isin(["ok", "failed"])]
+        self.grid_cols = [c for c in folder.grid_columns() if c in results.columns]
+        self.summary = summarize(results, variant_cols=self.grid_cols)
+        self.fig = _Figures()
+        self.sections = list(SECTIONS[:2]) + [(k, t) for k, t, _ in extra_sections] + list(SECTIONS[2:])
+        self.extra = {k: body for k, _, body in extra_sections}
+        self.parts: list[str] = []
+
+    def section(self, key: str, body: str) -> None:
+        title = dict(self.sections)[key]
+        self.parts.append(f"<section id='{key}'><h2>{_esc(title)}</h2>\n{body}\n</section>")
+
+    def html(self) -> str:
+        nav = " ".join(f"<a href='#{k}'>{_esc(t)}</a>" for k, t in self.sections)
+        return ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+                f"<title>adnkit benchmark: {_esc(self.folder.path.name)}</title><style>{_CSS}</style></head><body>\n"
+                f"<h1>adnkit benchmark report</h1><p class='muted'>{_esc(self.folder.path)} &middot; adnkit "
+                f"{_esc(__version__)} &middot; written {_esc(time.strftime('%Y-%m-%d %H:%M'))}</p>\n"
+                f"<nav>{nav}</nav>\n" + "\n".join(self.parts) + "\n</body></html>\n")
+
+
+def _with_defaults(results: pd.DataFrame) -> pd.DataFrame:
+    """results.csv with status, reason and run_dir present and the name columns as text."""
     for col, default in (("status", "ok"), ("reason", ""), ("run_dir", "")):
         if col not in results:
             results[col] = default
@@ -204,72 +221,53 @@ def write_report(out_dir, extra_sections=()) -> Path:
     for col in ("dataset", "category", "attention"):
         if col in results:
             results[col] = results[col].astype(str)
-    ok = results[results["status"] == "ok"]
-    failed = results[results["status"] == "failed"]
-    pending = results[~results["status"].isin(["ok", "failed"])]
+    return results
 
-    grid_cols = [c for c in bench_grid_columns(out_dir) if c in results.columns]
-    summary = summarize(results, variant_cols=grid_cols)
-    ok = _with_grid_label(ok, grid_cols)  # figures and run labels tell grid variants apart
-    datasets = list(dict.fromkeys(results["dataset"])) if "dataset" in results else []
+
+def _published(page: _Page) -> pd.DataFrame:
+    """The papers' numbers for the datasets measured here: only the categories measured, and each dataset's mean."""
+    datasets = list(dict.fromkeys(page.results["dataset"])) if "dataset" in page.results else []
     frames = [f for f in (reference_for(d) for d in datasets) if not f.empty]
     reference = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=REFERENCE_COLUMNS)
-    # Only the categories measured here, and each dataset's mean.
-    measured = set(zip(ok["dataset"], ok["category"], strict=True)) if not ok.empty else set()
-    keep = [
-        (d, c) in measured or c == MEAN_CATEGORY
-        for d, c in zip(reference["dataset"], reference["category"], strict=True)
-    ]
-    reference = reference[keep].reset_index(drop=True)
-    histories, scores, problems = _load_runs(out_dir, ok)
-    fig = _Figures()
-    parts: list[str] = []
-    sections = list(SECTIONS[:1]) + [(k, t) for k, t, _ in extra_sections] + list(SECTIONS[1:])
-    extra_html = {k: body for k, _, body in extra_sections}
+    measured = set(zip(page.ok["dataset"], page.ok["category"], strict=True)) if not page.ok.empty else set()
+    keep = [(d, c) in measured or c == MEAN_CATEGORY
+            for d, c in zip(reference["dataset"], reference["category"], strict=True)]
+    return reference[keep].reset_index(drop=True)
 
-    def section(key: str, body: str) -> None:
-        title = dict(sections)[key]
-        parts.append(f"<section id='{key}'><h2>{_esc(title)}</h2>\n{body}\n</section>")
 
-    # Summary
-    bench = {}
-    try:
-        bench = json.loads((out_dir / "bench.json").read_text())
-    except (OSError, ValueError):
-        pass
-    counts = (f"{len(results)} runs: {len(ok)} finished, {len(failed)} failed"
-              + (f", {len(pending)} not run yet" if len(pending) else ""))
-    body = f"<p>{_esc(counts)}.</p>" + _summary_table(summary)
-    if bench:
+def _summary_section(page: _Page) -> None:
+    counts = (f"{len(page.results)} runs: {len(page.ok)} finished, {len(page.failed)} failed"
+              + (f", {len(page.pending)} not run yet" if len(page.pending) else ""))
+    body = f"<p>{_esc(counts)}.</p>" + _summary_table(page.summary)
+    matrix = page.folder.read_matrix()
+    if matrix:
         body += ("<details><summary>Matrix and base settings (bench.json)</summary><pre>"
-                 + _esc(json.dumps(bench, indent=2)) + "</pre></details>")
-    section("summary", body)
-    for key, body in extra_html.items():
-        section(key, fig.plotlyjs() + body)  # plotly.js (once) before their figures
-    section("best", f"<p class='note'>{BEST_EXPLAINED}</p>")
-    summary = _with_grid_label(summary, grid_cols)
+                 + _esc(json.dumps(matrix, indent=2)) + "</pre></details>")
+    page.section("summary", body)
 
-    # Per-category bars beside the papers' numbers
-    body = ""
+
+def _category_sections(page: _Page, summary: pd.DataFrame, reference: pd.DataFrame) -> None:
+    """AUROC per category beside the papers' numbers, and the gain over DifferNet."""
+    fig = page.fig
     if summary.empty:
         body = "<p>No finished runs to plot.</p>"
     else:
-        body += fig(viz.category_bars(summary, reference, metric="best"))
+        body = fig(viz.category_bars(summary, reference, metric="best"))
         body += fig(viz.category_bars(summary, None, metric="last",
                                       title="Image AUROC per category (last: mean +- std over seeds)"))
         if summary["auroc_val_selected_mean"].notna().any():
             body += fig(viz.category_bars(summary, None, metric="val_selected", title=(
                 "Image AUROC per category (val-selected: lowest validation loss, mean +- std over seeds)")))
-    body += "<h3>Published numbers</h3>" + _reference_table(reference)
-    section("categories", body)
-
-    # Gain
+    page.section("categories", body + "<h3>Published numbers</h3>" + _reference_table(reference))
     has_gain = not summary.empty and summary["gain_best_mean"].notna().any()
-    section("gain", fig(viz.gain_figure(summary, metric="best", reference=reference)) if has_gain else
-            "<p>No gains to show: a gain needs attention none and another variant on the same seed.</p>")
-    section("real", _difference_section(results, fig, grid_cols))
+    page.section("gain", fig(viz.gain_figure(summary, metric="best", reference=reference)) if has_gain else
+                 "<p>No gains to show: a gain needs attention none and another variant on the same seed.</p>")
 
-    # ROC curves and histograms, per category
+
+def _per_run_sections(page: _Page, ok: pd.DataFrame) -> None:
+    """ROC curves and training curves per category, the score histogram of every run."""
+    fig = page.fig
+    histories, scores, problems = _load_runs(page.folder, ok)
     groups = list(ok.groupby(["dataset", "category"], sort=False)) if not ok.empty else []
     roc_parts, hist_parts, train_parts = [], [], []
     for (dataset, category), rows in groups:
@@ -280,56 +278,59 @@ def write_report(out_dir, extra_sections=()) -> Path:
             roc_parts.append(fig(viz.roc_figure(curves, title=f"ROC: {name}")))
         hists = []
         for i, row in rows.iterrows():
-            if i not in scores:
-                continue
-            sc = scores[i]
-            h = viz.score_histogram(sc["label"], sc["score"], threshold=_threshold(out_dir, row),
-                                    title=f"{name}: {_run_label(row)}")
-            h.update_layout(width=760, height=340)
-            hists.append(fig(h))
+            if i in scores:
+                h = viz.score_histogram(scores[i]["label"], scores[i]["score"], threshold=_threshold(page.folder, row),
+                                        title=f"{name}: {_run_label(row)}")
+                h.update_layout(width=760, height=340)
+                hists.append(fig(h))
         if hists:
             hist_parts.append(f"<details{' open' if len(groups) <= 2 else ''}><summary>{_esc(name)} "
                               f"({len(hists)} runs)</summary>{''.join(hists)}</details>")
-        hist_frames = {_run_label(row): histories[i] for i, row in rows.iterrows() if i in histories}
-        if hist_frames:
-            train_parts.append(fig(viz.training_curves(hist_frames, title=f"Training: {name}")))
+        frames = {_run_label(row): histories[i] for i, row in rows.iterrows() if i in histories}
+        if frames:
+            train_parts.append(fig(viz.training_curves(frames, title=f"Training: {name}")))
     note = "".join(f"<li>{_esc(p)}</li>" for p in problems)
     note = f"<ul class='muted'>{note}</ul>" if note else ""
-    section("roc", "".join(roc_parts) + note if roc_parts else "<p>No test scores to draw from.</p>" + note)
-    section("histograms", ("<p>Scores of the final model; the dashed line is the run's decision threshold "
-                           "(its metrics say how it was chosen).</p>" + "".join(hist_parts))
-            if hist_parts else "<p>No test scores to draw from.</p>")
-    section("training", "".join(train_parts) if train_parts else "<p>No training history to draw from.</p>")
+    page.section("roc", "".join(roc_parts) + note if roc_parts else "<p>No test scores to draw from.</p>" + note)
+    page.section("histograms", ("<p>Scores of the final model; the dashed line is the run's decision threshold "
+                                "(its metrics say how it was chosen).</p>" + "".join(hist_parts))
+                 if hist_parts else "<p>No test scores to draw from.</p>")
+    page.section("training", "".join(train_parts) if train_parts else "<p>No training history to draw from.</p>")
 
-    # Time and memory
+
+def _speed_and_failures(page: _Page, ok: pd.DataFrame) -> None:
     speed_cols = [c for c in ("dataset", "category", "attention", "seed", "train_seconds", "eval_seconds",
                               "train_images_per_s", "test_images_per_s", "peak_rss_mb", "device") if c in ok]
     if ok.empty or not any(c in ok for c in ("train_images_per_s", "test_images_per_s", "peak_rss_mb")):
-        section("speed", "<p>No timing recorded.</p>")
+        page.section("speed", "<p>No timing recorded.</p>")
     else:
-        section("speed", fig(viz.time_memory_bars(ok))
-                + ok[speed_cols].to_html(index=False, border=0, float_format=lambda v: f"{v:.2f}"))
-
-    # Failed runs
-    if failed.empty:
+        page.section("speed", page.fig(viz.time_memory_bars(ok))
+                     + ok[speed_cols].to_html(index=False, border=0, float_format=lambda v: f"{v:.2f}"))
+    if page.failed.empty:
         body = "<p>None.</p>"
     else:
-        cols = [c for c in ("dataset", "category", "attention", "seed", "reason", "run_dir") if c in failed]
-        body = (failed[cols].to_html(index=False, border=0)
+        cols = [c for c in ("dataset", "category", "attention", "seed", "reason", "run_dir") if c in page.failed]
+        body = (page.failed[cols].to_html(index=False, border=0)
                 + "<p class='muted'>The traceback of each is in its run folder's error.txt. Rerunning the "
                   "same bench command retries them and skips the finished runs.</p>")
-    if len(pending):
-        body += f"<p>{len(pending)} cell(s) not run yet (the benchmark was stopped).</p>"
-    section("failed", body)
+    if len(page.pending):
+        body += f"<p>{len(page.pending)} cell(s) not run yet (the benchmark was stopped).</p>"
+    page.section("failed", body)
 
-    nav = " ".join(f"<a href='#{k}'>{_esc(t)}</a>" for k, t in sections)
-    page = (
-        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-        f"<title>adnkit benchmark: {_esc(out_dir.name)}</title><style>{_CSS}</style></head><body>\n"
-        f"<h1>adnkit benchmark report</h1><p class='muted'>{_esc(out_dir)} &middot; adnkit "
-        f"{_esc(__version__)} &middot; written {_esc(time.strftime('%Y-%m-%d %H:%M'))}</p>\n"
-        f"<nav>{nav}</nav>\n" + "\n".join(parts) + "\n</body></html>\n"
-    )
-    path = out_dir / "report.html"
-    path.write_text(page, encoding="utf-8")
-    return path
+
+def write_report(out_dir, extra_sections=()) -> Path:
+    """Build the benchmark folder's report.html from its results.csv and run folders; return its path.
+
+    extra_sections: (key, title, html) added after the answer (e.g. adnkit.experiments.study's "What attention
+    does here"); their figures may omit plotly.js, which the page embeds once before them."""
+    page = _Page(BenchFolder(out_dir), extra_sections)
+    _summary_section(page)
+    page.section("real", _difference_section(page.results, page.fig, page.grid_cols))
+    for key, body in page.extra.items():
+        page.section(key, page.fig.plotlyjs() + body)  # plotly.js (once) before their figures
+    page.section("best", f"<p class='note'>{BEST_EXPLAINED}</p>")
+    ok = _with_grid_label(page.ok, page.grid_cols)  # figures and run labels tell grid variants apart
+    _category_sections(page, _with_grid_label(page.summary, page.grid_cols), _published(page))
+    _per_run_sections(page, ok)
+    _speed_and_failures(page, ok)
+    return page.folder.write_report(page.html())

@@ -1,6 +1,6 @@
 """`adnkit study attention`: does attention help DifferNet here, in which reading of AttentDifferNet, and why?
 
-The ablation is one benchmark (adnkit.experiments.bench.run_bench with a list grid), per dataset spec and seed:
+The ablation is one benchmark (adnkit.experiments.bench.benchmark with a list grid), per dataset spec and seed:
 
     DifferNet                        attention none                                embedding_norm none
     DifferNet + guard                attention none                                embedding_norm batch
@@ -23,31 +23,25 @@ numbers) and a section "What attention does here" at the top of the bench's repo
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import plotly.express as px
 
 from adnkit.config import Config
 from adnkit.data import ImageDataset, load_split
 from adnkit.detection.detector import Detector
-from adnkit.evaluation.verdict import MIN_UNITS, gain_sentence, gain_verdict
-from adnkit.experiments.bench import run_bench
+from adnkit.evaluation.verdict import gain_sentence, gain_verdict
+from adnkit.experiments.bench import benchmark
+from adnkit.experiments.folder import BenchFolder
 from adnkit.experiments.report import write_report
+from adnkit.experiments.study_answer import answer, section_html
+from adnkit.experiments.study_variants import DIFFERNET, baseline_of, study_variants, variant_label
 from adnkit.model.probes import feature_spread
 from adnkit.runs.folder import Run
 
-BLOCKS = ("se", "cbam")
-SITES = ("relu", "pool")
-SITE_WORDS = {"relu": "after the ReLUs", "pool": "after the max-pools"}
-BLOCK_NAMES = {"se": "SE", "cbam": "CBAM", "none": "DifferNet"}
-MODES = ("frozen", "trained", "trained+guard")
-DIFFERNET, DIFFERNET_GUARD = "DifferNet", "DifferNet+guard"
-COLLAPSE_SPREAD = 0.5  # a trained block's spread below half of the same block's at init: the features shrank
 STUDY_COLUMNS = [
     "dataset", "category", "variant", "attention", "site", "mode", "n_seeds",
     "auroc_last_mean", "auroc_last_std", "auroc_best_mean", "auroc_best_std",
@@ -57,33 +51,6 @@ STUDY_COLUMNS = [
 ]
 
 
-def study_variants() -> list[dict]:
-    """The 14 variants of the ablation, as run_bench grid dicts (see the module docstring)."""
-    out = [dict(attention="none", embedding_norm="none"), dict(attention="none", embedding_norm="batch")]
-    for block in BLOCKS:
-        for site in SITES:
-            for trained, norm in ((False, "none"), (True, "none"), (True, "batch")):
-                out.append(dict(attention=block, attention_site=site, train_attention=trained, embedding_norm=norm))
-    return out
-
-
-def variant_label(attention: str, site: str, trained: bool, norm: str) -> tuple[str, str]:
-    """(label, mode) of one run: ('CBAM pool trained+guard', 'trained+guard'), ('DifferNet', '')."""
-    if attention == "none":
-        return (DIFFERNET_GUARD if norm == "batch" else DIFFERNET), ""
-    mode = (
-        ("trained+guard" if norm == "batch" else "trained")
-        if trained
-        else ("frozen+guard" if norm == "batch" else "frozen")
-    )
-    return f"{BLOCK_NAMES.get(attention, attention)} {site} {mode}", mode
-
-
-def baseline_of(label: str, mode: str) -> str:
-    return DIFFERNET if label in (DIFFERNET, DIFFERNET_GUARD) or not mode.endswith("guard") else DIFFERNET_GUARD
-
-
-# --- spread of every run ---------------------------------------------------------------------------------------
 def spread_of_run(run_dir: Path, max_images: int = 128) -> dict:
     """feature_spread of a finished run's final model over its first `max_images` training images (cached in
     the run folder: Run.write_spread)."""
@@ -213,129 +180,13 @@ def across_categories(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-# --- the answer in sentences -----------------------------------------------------------------------------------
-def _pts(x) -> str:
-    return "n/a" if x is None or pd.isna(x) else f"{100 * x:+.1f} points"
-
-
-def _share(x) -> str:
-    return "n/a" if x is None or pd.isna(x) else f"{100 * x:.0f}%"
-
-
-def _gain_text(row) -> str:
-    text = _pts(row["gain_last_mean"])
-    if not pd.isna(row.get("gain_last_low")):
-        text += (f" (95% interval {100 * row['gain_last_low']:+.1f} to {100 * row['gain_last_high']:+.1f}: "
-                 f"{row['verdict']})")
-    elif row.get("n_paired") == 1 and not pd.isna(row["gain_last_mean"]):
-        text += " (one seed)"
-    elif not pd.isna(row["gain_last_mean"]):
-        text += f" ({int(row['n_paired'])} seeds: too few to tell)"
-    return text
-
-
-def answer(table: pd.DataFrame, preset_name: str = "") -> list[str]:
-    """The study's answer as sentences generated from study_table's numbers, one paragraph per category."""
-    paragraphs = []
-    at = f"At the {preset_name} preset" if preset_name else "Here"
-    for (dataset, category), cat in table.groupby(["dataset", "category"], sort=False):
-        rows = {r["variant"]: r for _, r in cat.iterrows()}
-        base = rows.get(DIFFERNET)
-        if base is None:
-            paragraphs.append(f"{dataset} {category}: DifferNet did not finish, so nothing is compared.")
-            continue
-        seeds = int(base["n_seeds"])
-        trained_n = {int(r["n_seeds"]) for r in rows.values() if str(r["mode"]).startswith("trained")}
-        seed_text = f"{seeds} seed{'s' if seeds != 1 else ''}"
-        if trained_n and trained_n != {seeds}:
-            n = max(trained_n)
-            seed_text += f", the trained variants {n} seed{'s' if n != 1 else ''}"
-        s = [f"{at} on {dataset} {category} ({seed_text}; AUROC of the final model), "
-             f"DifferNet scored {100 * base['auroc_last_mean']:.1f}%."]
-        guard = rows.get(DIFFERNET_GUARD)
-        if guard is not None:
-            s.append(f"The batch guard alone changed DifferNet by {_gain_text(guard)}.")
-        for block in BLOCKS:
-            for site in SITES:
-                name = f"{BLOCK_NAMES[block]} {SITE_WORDS[site]}"
-                frozen, trained, guarded = (rows.get(f"{BLOCK_NAMES[block]} {site} {m}") for m in MODES)
-                bits = []
-                if frozen is not None:
-                    bits.append(f"left frozen it scored {_gain_text(frozen)} vs DifferNet (the blocks at init put "
-                                f"the embedding's spread at {_share(frozen['spread_vs_differnet'])} of DifferNet's)")
-                if trained is not None:
-                    vs_frozen = trained["spread_vs_frozen"]
-                    if not pd.isna(vs_frozen) and vs_frozen < COLLAPSE_SPREAD:
-                        bits.append(
-                            f"trained with the flow it collapsed: its embedding's spread fell to "
-                            f"{_share(vs_frozen)} of the frozen block's ({_share(trained['spread_vs_differnet'])} "
-                            f"of DifferNet's) and it scored {_pts(trained['gain_last_mean'])} vs DifferNet"
-                        )
-                    else:
-                        bits.append(f"trained with the flow {_gain_text(trained)} vs DifferNet (spread "
-                                    f"{_share(vs_frozen)} of the frozen block's: no collapse)")
-                if guarded is not None:
-                    text = (f"trained with the batch guard {_gain_text(guarded)} vs DifferNet with the guard "
-                            f"(spread {_share(guarded['spread_vs_frozen'])} of the frozen block's)")
-                    if trained is not None and not pd.isna(trained["auroc_last_mean"]):
-                        text += (f", {_pts(guarded['auroc_last_mean'] - trained['auroc_last_mean'])} vs "
-                                 "trained without it")
-                    bits.append(text)
-                if bits:
-                    s.append(f"{name}: " + "; ".join(bits) + ".")
-        variants = cat[cat["variant"] != DIFFERNET].dropna(subset=["gain_last_mean"])
-        if not variants.empty:
-            best = variants.loc[variants["gain_last_mean"].idxmax()]
-            with_interval = int(variants["gain_last_low"].notna().sum())
-            verdict = (f"The best variant here was {best['variant']} at {_gain_text(best)} over its baseline.")
-            if with_interval:
-                helped = int((variants["verdict"] == "a gain").sum())
-                verdict += (f" {helped} of the {with_interval} variants with an interval beat their baseline "
-                            "with a 95% interval above zero." if helped else
-                            f" None of the {with_interval} variants with an interval beat its baseline with a 95% "
-                            "interval above zero.")
-                if with_interval < len(variants):
-                    verdict += (f" {len(variants) - with_interval} ran on fewer than {MIN_UNITS} seeds (no "
-                                "interval): their gains are too few to tell.")
-            else:
-                verdict += (f" With fewer than {MIN_UNITS} seeds there is no interval; run --seeds 3 before trusting "
-                            "a difference.")
-            s.append(verdict)
-        paragraphs.append(" ".join(s))
-    return paragraphs
-
-
-# --- the report section ------------------------------------------------------------------------------------------
-def _section_html(table: pd.DataFrame, runs: pd.DataFrame, paragraphs: list[str]) -> str:
-    body = "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
-    shown = table.copy()
-    for col in ("auroc_last_mean", "auroc_last_std", "auroc_best_mean", "auroc_best_std", "gain_last_mean",
-                "gain_last_std", "gain_last_low", "gain_last_high", "gain_best_mean", "gain_best_std"):
-        shown[col] = (100 * shown[col]).map(lambda v: "" if pd.isna(v) else f"{v:.2f}")
-    for col in ("spread_vs_differnet", "relative_spread_vs_differnet", "spread_vs_frozen", "near_constant_share"):
-        shown[col] = shown[col].map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
-    body += ("<p class='muted'>AUROC and gains in points (%); gain = variant minus its baseline per seed, "
-             "low/high = 95% t-interval over paired seeds; spread = the embedding's mean per-dimension std over "
-             "training images relative to DifferNet's, or (spread_vs_frozen) for a trained block relative to the "
-             "same block left at init (below 0.5 = collapsed); relative spread = std over mean size, unchanged "
-             "by a plain rescaling.</p>")
-    body += shown.drop(columns=["attention", "site", "mode"]).to_html(index=False, border=0)
-    if not runs.empty and runs["spread_vs_differnet"].notna().any():
-        fig = px.scatter(runs, x="spread_vs_differnet", y="auroc_last", color="variant", symbol="category",
-                         hover_data=["seed", "relative_spread_vs_differnet", "near_constant_share", "auroc_best"],
-                         title="Feature spread (relative to DifferNet) against the final AUROC, one point per run")
-        fig.add_vline(x=COLLAPSE_SPREAD, line_dash="dot")
-        body += fig.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False})
-    return body
-
-
 # --- the command -------------------------------------------------------------------------------------------------
-def run_study(specs: Iterable[str], seeds: Iterable[int], base_cfg: Config, out_dir: str | Path,
+def attention_study(specs: Iterable[str], seeds: Iterable[int], base_cfg: Config, out_dir: str | Path,
               runner=None, progress: bool = True, spread_images: int = 128, preset_name: str = "",
               spread_fn: Callable[[Path], dict] | None = None, trained_seeds: Iterable[int] | None = None,
               executor=None) -> pd.DataFrame:
     """Run the ablation (module docstring) into out_dir and write study.csv, study.txt and report.html; return
-    the study table. `runner` and `executor` as in run_bench; `spread_fn(run_dir)` replaces the feature-spread
+    the study table. `runner` and `executor` as in benchmark; `spread_fn(run_dir)` replaces the feature-spread
     measurement. `trained_seeds`: the seeds of the trained variants, which cannot use the feature cache and
     cost far more (default: `seeds`; none: the study of the frozen blocks alone, to which a later call with
     trained seeds adds, reusing the finished runs); no `seeds` with trained ones runs the trained variants
@@ -344,8 +195,8 @@ def run_study(specs: Iterable[str], seeds: Iterable[int], base_cfg: Config, out_
     out_dir = Path(out_dir)
     seeds = list(seeds)
     trained = seeds if trained_seeds is None else list(trained_seeds)  # [] = only the variants without training
-    every = list(dict.fromkeys(seeds + trained))  # no seeds at all is run_bench's one-line error
-    results = run_bench(list(specs), ["none"], every, base_cfg, out_dir, runner=runner, progress=progress,
+    every = list(dict.fromkeys(seeds + trained))  # no seeds at all is benchmark's one-line error
+    results = benchmark(list(specs), ["none"], every, base_cfg, out_dir, runner=runner, progress=progress,
                         executor=executor, grid=study_variants(),
                         seeds_for=lambda v: trained if _truthy(v.get("train_attention", False)) else seeds)
     measure = spread_fn or (lambda run_dir: spread_of_run(run_dir, spread_images))
@@ -358,31 +209,10 @@ def run_study(specs: Iterable[str], seeds: Iterable[int], base_cfg: Config, out_
                 print(f"spread of {row['run_dir']} not measured: {exc}")
     runs = runs_table(results, spreads)
     table = study_table(runs)
-    table.to_csv(out_dir / "study.csv", index=False)
-    runs.to_csv(out_dir / "study_runs.csv", index=False)
     paragraphs = answer(table, preset_name)
     pooled = across_categories(runs)
     if not pooled.empty:
         paragraphs.append("Across categories (each category one unit): " + " ".join(pooled["sentence"]))
-    (out_dir / "study.txt").write_text("What attention does here\n\n" + "\n\n".join(paragraphs) + "\n")
-    write_report(
-        out_dir, extra_sections=[("study", "What attention does here", _section_html(table, runs, paragraphs))]
-    )
+    BenchFolder(out_dir).write_study(table, runs, "What attention does here\n\n" + "\n\n".join(paragraphs) + "\n")
+    write_report(out_dir, extra_sections=[("study", "What attention does here", section_html(table, runs, paragraphs))])
     return table
-
-
-def format_study(table: pd.DataFrame) -> str:
-    """study.csv as a compact text table (AUROC last and gains in points, spread relative to DifferNet)."""
-    if table.empty:
-        return "No finished runs."
-    shown = pd.DataFrame({
-        "dataset": table["dataset"], "category": table["category"], "variant": table["variant"],
-        "seeds": table["n_seeds"],
-        "AUROC last (%)": [f"{100 * m:.2f}" + (f" +- {100 * s:.2f}" if not pd.isna(s) else "")
-                           for m, s in zip(table["auroc_last_mean"], table["auroc_last_std"], strict=True)],
-        "gain last (points)": [_pts(g).replace(" points", "") for g in table["gain_last_mean"]],
-        "vs": table["baseline"],
-        "spread vs DifferNet": [_share(v) for v in table["spread_vs_differnet"]],
-        "spread vs frozen": ["" if pd.isna(v) else _share(v) for v in table["spread_vs_frozen"]],
-    })
-    return shown.to_string(index=False)

@@ -6,7 +6,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
+import plotly.graph_objects as go
 from PIL import Image, ImageDraw
+from plotly.subplots import make_subplots
 
 from adnkit.core.errors import ConfigError
 from adnkit.explain.image import Explanation, explain_image
@@ -25,9 +27,6 @@ def compare(runs: Mapping[str, object], image_path: str | Path, method: str = "g
     """plotly Figure: the image, then its overlay under each variant (name -> Detector), scores in titles.
 
     `explanations` (name -> Explanation) reuses maps already computed; options go to explain_image."""
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
     if not runs and not explanations:
         raise ConfigError("compare: give at least one run (name -> Detector)")
     found = dict(explanations or {})

@@ -9,19 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
+from sklearn.metrics import roc_auc_score
 
 from adnkit.core.errors import DataError
 from adnkit.data.dataset import read_mask_file
 from adnkit.explain.image import explain_image
 from adnkit.explain.methods import canonical_method
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 
 def mask_agreement(map_: np.ndarray, mask: np.ndarray) -> dict:
@@ -30,8 +28,6 @@ def mask_agreement(map_: np.ndarray, mask: np.ndarray) -> dict:
     pixel_auroc: sklearn roc_auc_score(mask.ravel(), map.ravel()) (1 = every defect pixel above every other,
     0.5 = chance; NaN when the mask is all one class); mass_inside: map[mask].sum() / map.sum() (the share of
     the map's mass on the defect; chance level = mask_area; NaN for an all-zero map); mask_area: mask.mean()."""
-    from sklearn.metrics import roc_auc_score
-
     m = np.asarray(map_, dtype=np.float64)
     k = np.asarray(mask).astype(bool)
     if m.shape != k.shape:
@@ -65,8 +61,6 @@ def localization_scores(runs: Mapping[str, object], samples: Iterable, method: s
 
     samples: adnkit.data Samples (defective, with masks) or (image path, mask path / bool array) pairs;
     samples without a mask are skipped. Blank maps are warned about and skipped (on_blank="warn")."""
-    import pandas as pd
-
     pairs = [_sample_parts(s) for s in samples]
     pairs = [(p, m) for p, m in pairs if m is not None]
     if not pairs:

@@ -2,7 +2,7 @@
 nothing: call `fig.show()` in a notebook, or let `adnkit.experiments.report` embed it in HTML.
 
 AUROC is drawn in percent, as the papers print it. Inputs are the tables adnkit writes: a summary from
-`adnkit.evaluation.summary.summarize`, a results table from `adnkit.experiments.bench.run_bench`, a history.csv per
+`adnkit.evaluation.summary.summarize`, a results table from `adnkit.experiments.bench.benchmark`, a history.csv per
 run, and the
 published numbers from `adnkit.evaluation.published`.
 """

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.optim.optimizer import _get_fused_kernels_supported_devices
 
 from adnkit.config.settings import Config
 from adnkit.model.flow import Subnet
@@ -54,10 +55,6 @@ def device_has_bf16(device: torch.device) -> bool:
 # --- optimiser -----------------------------------------------------------------------------------------------
 def fused_supported(device: torch.device) -> bool:
     """Whether this torch has a fused Adam kernel for the device type (CPU's exists since torch 2.4)."""
-    try:
-        from torch.optim.optimizer import _get_fused_kernels_supported_devices
-    except ImportError:  # older torch: fused Adam on CUDA only
-        return device.type == "cuda"
     return device.type in _get_fused_kernels_supported_devices()
 
 
