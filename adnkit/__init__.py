@@ -7,5 +7,6 @@ Industrial Inspection: A DifferNet Case Study", WACV 2024.
 
 __version__ = "0.1.0"
 
-from adnkit.config.settings import Config, preset  # noqa: E402,F401
+from adnkit.attention.registry import register_attention  # noqa: E402,F401
+from adnkit.config import Config, preset  # noqa: E402,F401
 from adnkit.core.errors import AdnkitError  # noqa: E402,F401
