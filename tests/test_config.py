@@ -6,6 +6,8 @@ import pytest
 import torch
 import torchvision
 
+import adnkit
+import adnkit.config as face
 from adnkit.attention.registry import block_options
 from adnkit.attention.sites import ALEXNET_MIN_SIDE
 from adnkit.config import GROUPS, PRESETS, Config, field_docs, field_group, field_types, parse_value, preset
@@ -264,9 +266,6 @@ def test_each_group_checks_its_own_settings():
 
 
 def test_package_face():
-    import adnkit
-    import adnkit.config as face
-
     assert face.Config is Config and face.preset is preset and face.PRESETS is PRESETS
     assert adnkit.Config is Config and callable(adnkit.register_attention)
 

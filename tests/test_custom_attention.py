@@ -26,6 +26,7 @@ from adnkit.attention.registry import (
 from adnkit.attention.sites import ATTENTION_SITES
 from adnkit.config import Config, preset
 from adnkit.core.errors import AdnkitError, ConfigError
+from adnkit.detection.detector import load_run
 from adnkit.figures.plots import PALETTE, variant_color
 from adnkit.model.differnet import DifferNet
 from adnkit.model.probes import NoGatesWarning, feature_spread, record_gates
@@ -222,8 +223,6 @@ def test_the_run_keeps_the_block_and_its_options(trained, monkeypatch):
     assert saved["attention"] == "thatmod:Block" and saved["attention_options"] == {"reduction": 4}
     monkeypatch.syspath_prepend(str(trained["blocks"]))
     monkeypatch.setenv(ALLOW_ENV, "thatmod")
-    from adnkit.detection.detector import load_run
-
     try:
         blocks = load_run(trained["run"], device="cpu").model.backbone.attention
         assert len(blocks) == 3 and {b.reduction for b in blocks.values()} == {4}
