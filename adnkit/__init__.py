@@ -5,6 +5,7 @@ AttentDifferNet: Vieira e Silva et al., "Attention Modules Improve Image-Level A
 Industrial Inspection: A DifferNet Case Study", WACV 2024.
 """
 
-from adnkit.config.settings import Config, preset  # noqa: E402,F401
+from adnkit.attention.registry import register_attention  # noqa: E402,F401
+from adnkit.config import Config, preset  # noqa: E402,F401
 from adnkit.core.errors import AdnkitError  # noqa: E402,F401
 from adnkit.core.version import __version__  # noqa: E402,F401

@@ -3,14 +3,8 @@
 import pytest
 import torch
 
-from adnkit.attention.blocks import (
-    ATTENTION_BLOCKS,
-    CBAM,
-    CoordinateAttention,
-    EfficientChannelAttention,
-    SqueezeExcitation,
-    make_attention,
-)
+from adnkit.attention.blocks import CBAM, CoordinateAttention, EfficientChannelAttention, SqueezeExcitation
+from adnkit.attention.registry import BUILT_IN_ATTENTION, block_class, make_attention
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -18,14 +12,14 @@ SIZES = [(1, 1), (2, 2), (7, 5), (3, 11), (13, 13)]
 
 
 def test_registry():
-    assert set(ATTENTION_BLOCKS) == {"se", "cbam", "eca", "coord"}
-    assert ATTENTION_BLOCKS["se"] is SqueezeExcitation
-    assert ATTENTION_BLOCKS["cbam"] is CBAM
-    assert ATTENTION_BLOCKS["eca"] is EfficientChannelAttention
-    assert ATTENTION_BLOCKS["coord"] is CoordinateAttention
+    assert set(BUILT_IN_ATTENTION) == {"se", "cbam", "eca", "coord"}
+    assert block_class("se") is SqueezeExcitation
+    assert block_class("cbam") is CBAM
+    assert block_class("eca") is EfficientChannelAttention
+    assert block_class("coord") is CoordinateAttention
 
 
-@pytest.mark.parametrize("name", sorted(ATTENTION_BLOCKS))
+@pytest.mark.parametrize("name", sorted(BUILT_IN_ATTENTION))
 @pytest.mark.parametrize("channels", [64, 192, 256])
 def test_shape_is_kept(name, channels):
     torch.manual_seed(0)

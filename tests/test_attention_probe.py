@@ -1,11 +1,12 @@
-"""Issue 15: record_gates and feature_spread (adnkit.model.probes); trained blocks change, frozen ones do not."""
+"""record_gates and feature_spread (adnkit.model.probes); trained blocks change, frozen ones do not."""
 
 import copy
 
 import pytest
 import torch
 
-from adnkit.config.settings import ALEXNET_SLOT_CHANNELS, ATTENTION_SITES, preset
+from adnkit.attention.sites import ALEXNET_SLOT_CHANNELS, ATTENTION_SITES
+from adnkit.config import preset
 from adnkit.model.differnet import DifferNet
 from adnkit.model.flow import nll_loss
 from adnkit.model.probes import collapse_curve, embeddings_of, feature_spread, record_gates

@@ -1,4 +1,4 @@
-"""Issue 15, placement: blocks after the max-pools (2, 5, 12) as well as after the ReLUs (1, 4, 11);
+"""Placement: blocks after the max-pools (2, 5, 12) as well as after the ReLUs (1, 4, 11);
 `attention_site` as the short form, and how it interacts with explicit attention_positions."""
 
 import pytest
@@ -6,7 +6,8 @@ import torch
 from torch import nn
 
 from adnkit.attention.blocks import CBAM, SqueezeExcitation
-from adnkit.config.settings import ALEXNET_POOL_CHANNELS, ATTENTION_SITES, preset
+from adnkit.attention.sites import ALEXNET_POOL_CHANNELS, ATTENTION_SITES
+from adnkit.config import preset
 from adnkit.core.errors import ConfigError
 from adnkit.explain import resolve_layer
 from adnkit.model.backbone import AttentionAlexNet

@@ -6,8 +6,11 @@ import pytest
 import torch
 import torchvision
 
-from adnkit.attention.blocks import attention_options
-from adnkit.config.settings import ALEXNET_MIN_SIDE, PRESETS, Config, field_types, parse_value, preset
+import adnkit
+import adnkit.config as face
+from adnkit.attention.registry import block_options
+from adnkit.attention.sites import ALEXNET_MIN_SIDE
+from adnkit.config import GROUPS, PRESETS, Config, field_docs, field_group, field_types, parse_value, preset
 from adnkit.core.errors import AdnkitError, ConfigError
 
 
@@ -176,10 +179,10 @@ def test_bad_values(overrides):
 
 def test_attention_options_follow_config():
     cfg = preset("ci", attention="cbam", cbam_kernel_size=7, cbam_residual=False, cbam_reduction=8)
-    assert attention_options(cfg) == dict(reduction=8, kernel_size=7, residual=False)
-    assert attention_options(preset("ci", attention="se", se_reduction=4)) == dict(reduction=4)
-    assert attention_options(preset("ci", attention="eca", eca_kernel_size=5)) == dict(kernel_size=5)
-    assert attention_options(preset("ci")) == {}
+    assert block_options(cfg) == dict(reduction=8, kernel_size=7, residual=False)
+    assert block_options(preset("ci", attention="se", se_reduction=4)) == dict(reduction=4)
+    assert block_options(preset("ci", attention="eca", eca_kernel_size=5)) == dict(kernel_size=5)
+    assert block_options(preset("ci")) == {}
 
 
 def test_parse_value_bool():
@@ -211,8 +214,85 @@ def test_parse_value_scalars():
 
 
 def test_field_docstrings_reach_the_command_line_help():
-    from adnkit.config.settings import field_docs
-
     docs = field_docs()
     assert "AlexNet" in docs["attention_positions"] and "Rotations averaged" in docs["test_transforms"]
     assert set(docs) <= set(field_types())
+
+
+# The settings of config.json before attention_options: a run folder written with them keeps loading.
+EARLIER_SETTINGS = {
+    "amp", "attention", "attention_lr_scale", "attention_positions", "attention_site", "batch_size", "betas",
+    "bootstrap_resamples", "cbam_kernel_size", "cbam_reduction", "cbam_residual", "channels_last", "clamp",
+    "compile_flow", "coord_reduction", "cpu_bf16_backbone", "data", "data_root", "device", "eca_kernel_size",
+    "elpv_defect_threshold", "elpv_test_good_fraction", "embedding_norm", "eps", "feature_cache_views",
+    "flow_blocks", "flow_hidden", "flow_hidden_layers", "flow_precision", "image_size", "lr", "max_train_images",
+    "meta_epochs", "min_image_side", "num_workers", "optimizer_impl", "pretrained", "random_test_rotations",
+    "scales", "se_reduction", "seed", "select", "skip_bad_images", "sub_epochs", "target_fpr", "test_transforms",
+    "threshold_method", "threshold_quantile", "train_attention", "train_transforms", "val_fraction",
+    "val_min_images", "weight_decay",
+}
+
+
+def test_config_json_is_one_flat_object_with_the_same_keys(tmp_path):
+    saved = json.loads(preset("ci").to_json())
+    assert set(saved) == EARLIER_SETTINGS | {"attention_options"}
+    assert not any(isinstance(v, dict) for k, v in saved.items() if k != "attention_options")
+    earlier = tmp_path / "config.json"  # as a run folder made before attention_options holds it
+    earlier.write_text(json.dumps({k: v for k, v in saved.items() if k != "attention_options"}))
+    assert Config.from_json(earlier) == preset("ci")
+
+
+def test_every_setting_belongs_to_one_group():
+    assert list(GROUPS) == ["data", "model", "training", "evaluation", "speed"]
+    groups = [field_group(name) for name in field_types()]
+    assert len(groups) == len(field_types()) == len(Config.__dataclass_fields__)
+    assert (field_group("data_root"), field_group("attention_options"), field_group("lr"),
+            field_group("threshold_method"), field_group("flow_precision")) == (
+        "data", "model", "training", "evaluation", "speed")
+    for name, cls in GROUPS.items():
+        assert issubclass(Config, cls) and all(field_group(f) == name for f in cls.__dataclass_fields__)
+    with pytest.raises(ConfigError, match="colour"):
+        field_group("colour")
+
+
+def test_each_group_checks_its_own_settings():
+    cfg = preset("ci")
+    for cls in GROUPS.values():
+        cls.validate(cfg)  # a valid Config passes every group's checks
+    cfg.lr = -1.0
+    with pytest.raises(ConfigError, match="lr"):
+        GROUPS["training"].validate(cfg)
+    GROUPS["data"].validate(cfg)  # not data's business
+
+
+def test_package_face():
+    assert face.Config is Config and face.preset is preset and face.PRESETS is PRESETS
+    assert adnkit.Config is Config and callable(adnkit.register_attention)
+
+
+def test_attention_options_reach_the_block_after_its_settings(tmp_path):
+    cfg = preset("ci", attention="se", se_reduction=4, attention_options={"reduction": 8})
+    assert block_options(cfg) == dict(reduction=8)
+    cfg = preset("ci", attention="cbam", attention_options={"kernel_size": 7})
+    assert block_options(cfg) == dict(reduction=16, kernel_size=7, residual=True)
+    cfg.to_json(tmp_path / "config.json")
+    assert Config.from_json(tmp_path / "config.json").attention_options == {"kernel_size": 7}
+    assert parse_value("attention_options", '{"reduction": 4}') == {"reduction": 4}
+    with pytest.raises(ConfigError, match="--attention-options.*JSON object"):
+        parse_value("attention_options", "[4]")
+
+
+@pytest.mark.parametrize(
+    "overrides, named",
+    [
+        (dict(attention="se", attention_options={"kernel_size": 3}), "kernel_size"),
+        (dict(attention="cbam", attention_options={"kernel_size": 8}), "kernel_size"),
+        (dict(attention="se", attention_options=[4]), "attention_options"),
+        (dict(attention="se", attention_options={"reduction": {1, 2}}), "attention_options"),
+        (dict(attention_options={"reduction": 4}), "attention='none'"),
+    ],
+)
+def test_bad_attention_options_are_one_line(overrides, named):
+    with pytest.raises(ConfigError, match=named) as info:
+        preset("ci", **overrides)
+    assert "\n" not in str(info.value)

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.transforms.v2 import functional as TF
 
-from adnkit.config.settings import PRESETS, preset
+from adnkit.config import PRESETS, preset
 from adnkit.model.differnet import DifferNet
 from adnkit.model.flow import nll_loss
 from adnkit.model.scoring import score_images

@@ -1,8 +1,9 @@
-"""Channel / spatial attention blocks and a string registry: make_attention("se", channels, **options).
+"""The built-in attention blocks: SE, CBAM, ECA and coordinate attention (by name: adnkit.attention.registry).
 
 Every block maps a feature map [B, C, H, W] to a re-weighted map of the same shape, so any of them can sit
-after a ReLU of AlexNet. AttentDifferNet (Vieira e Silva et al., WACV 2024) uses SE and CBAM; ECA and
-coordinate attention are here to ask whether a newer block helps more.
+after a ReLU of AlexNet, and lists its gates with gate_taps() (adnkit.attention.protocol). AttentDifferNet
+(Vieira e Silva et al., WACV 2024) uses SE and CBAM; ECA and coordinate attention are here to ask whether a
+newer block helps more.
 
 The papers leave some choices open (docs/method.md); they are plain arguments here:
   SE reduction (authors' lab code: 2), CBAM reduction (16), CBAM spatial kernel (lab code 49, CBAM paper 7),
@@ -15,6 +16,8 @@ import math
 
 import torch
 from torch import nn
+
+from adnkit.attention.protocol import GateTap
 
 
 class SqueezeExcitation(nn.Module):
@@ -30,6 +33,9 @@ class SqueezeExcitation(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.fc(x.mean(dim=(2, 3), keepdim=True))
 
+    def gate_taps(self) -> list[GateTap]:
+        return [("channel", self.fc, lambda out: out.flatten(1))]  # fc ends in the sigmoid
+
 
 class CBAM(nn.Module):
     """Convolutional Block Attention Module (Woo et al., ECCV 2018): channel gates from a shared MLP on
@@ -44,15 +50,20 @@ class CBAM(nn.Module):
             raise ValueError(f"CBAM kernel_size must be odd, got {kernel_size}")
         hidden = max(1, channels // reduction)
         self.mlp = nn.Sequential(nn.Conv2d(channels, hidden, 1), nn.ReLU(), nn.Conv2d(hidden, channels, 1))
+        self.channel_gate = nn.Sigmoid()  # no weights: a hook point for the channel gate
         self.spatial = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2)
         self.residual = residual
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        channel = torch.sigmoid(self.mlp(x.mean(dim=(2, 3), keepdim=True)) + self.mlp(x.amax(dim=(2, 3), keepdim=True)))
+        pooled = self.mlp(x.mean(dim=(2, 3), keepdim=True)) + self.mlp(x.amax(dim=(2, 3), keepdim=True))
+        channel = self.channel_gate(pooled)
         y = x * channel
         spatial = torch.sigmoid(self.spatial(torch.cat([y.mean(dim=1, keepdim=True), y.amax(dim=1, keepdim=True)], 1)))
         y = y * spatial
         return y + x if self.residual else y
+
+    def gate_taps(self) -> list[GateTap]:
+        return [("channel", self.channel_gate, lambda out: out.flatten(1)), ("spatial", self.spatial, torch.sigmoid)]
 
 
 class EfficientChannelAttention(nn.Module):
@@ -74,6 +85,9 @@ class EfficientChannelAttention(nn.Module):
         pooled = x.mean(dim=(2, 3))  # [B, C]
         gates = torch.sigmoid(self.conv(pooled.unsqueeze(1))).squeeze(1)
         return x * gates[:, :, None, None]
+
+    def gate_taps(self) -> list[GateTap]:
+        return [("channel", self.conv, lambda out: torch.sigmoid(out).squeeze(1))]
 
 
 class CoordinateAttention(nn.Module):
@@ -99,27 +113,5 @@ class CoordinateAttention(nn.Module):
         gate_w = torch.sigmoid(self.to_w(y_w.transpose(2, 3)))  # [B, C, 1, W]
         return x * gate_h * gate_w
 
-
-ATTENTION_BLOCKS: dict[str, type[nn.Module]] = {
-    "se": SqueezeExcitation,
-    "cbam": CBAM,
-    "eca": EfficientChannelAttention,
-    "coord": CoordinateAttention,
-}
-
-
-def make_attention(name: str, channels: int, **options) -> nn.Module:
-    """Build the block called `name` for `channels` channels; unknown options are an error, not ignored."""
-    if name not in ATTENTION_BLOCKS:
-        raise KeyError(f"unknown attention block {name!r}; known: {', '.join(ATTENTION_BLOCKS)}")
-    return ATTENTION_BLOCKS[name](channels, **options)
-
-
-def attention_options(cfg) -> dict:
-    """The constructor options of cfg.attention's block, taken from the Config fields that name them."""
-    return {
-        "se": dict(reduction=cfg.se_reduction),
-        "cbam": dict(reduction=cfg.cbam_reduction, kernel_size=cfg.cbam_kernel_size, residual=cfg.cbam_residual),
-        "eca": dict(kernel_size=cfg.eca_kernel_size),
-        "coord": dict(reduction=cfg.coord_reduction),
-    }.get(cfg.attention, {})
+    def gate_taps(self) -> list[GateTap]:
+        return [("height", self.to_h, torch.sigmoid), ("width", self.to_w, torch.sigmoid)]

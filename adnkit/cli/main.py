@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from adnkit.attention.registry import allow_import, is_module_path, module_of
 from adnkit.cli.data import add_data_parser
-from adnkit.config.settings import PRESETS, Config, _flag, field_docs, field_types, parse_value, preset
+from adnkit.config import PRESETS, Config, field_docs, group_fields, parse_value, preset
+from adnkit.config.checks import flag
 from adnkit.core.errors import AdnkitError, ConfigError
 from adnkit.core.version import __version__
 from adnkit.data import expand_specs
@@ -39,31 +41,45 @@ DEMO_ATTENTIONS = ("none", "se", "cbam")
 
 
 def add_config_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
-    """--preset and one flag per Config field (strings parsed to the field's type later)."""
+    """--preset and one flag per Config field (strings parsed to the field's type later), grouped by concern."""
     parser.add_argument("--preset", default="cpu", choices=sorted(PRESETS),
                         help="named settings: paper (the papers' values, GPU), cpu (minutes), ci (seconds)")
-    group = parser.add_argument_group("settings (override the preset; see adnkit/config.py)")
-    for name in field_types():
-        if name in skip:
-            continue
-        doc = _field_doc(name)
-        group.add_argument(f"--{_flag(name)}", dest=f"cfg_{name}", metavar="VALUE", default=None, help=doc)
+    presets = {name: preset(name) for name in PRESETS}
+    for concern, names in group_fields().items():
+        group = parser.add_argument_group(f"{concern} settings (override the preset; adnkit/config/{concern}.py)")
+        for name in names:
+            if name not in skip:
+                group.add_argument(flag(name), dest=f"cfg_{name}", metavar="VALUE", default=None,
+                                   help=_field_doc(name, presets))
 
 
-def _field_doc(name: str, default_preset: str = "cpu") -> str:
+def _field_doc(name: str, presets: dict[str, Config], default_preset: str = "cpu") -> str:
     """The field's docstring and its value under each preset, the one that applies first (train, bench and
     demo default to --preset cpu): "... [cpu preset: 160; paper: 448; ci: 128]", or "[every preset: 0.0002]"."""
     def shown(value) -> str:
         text = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
         return (text or "''").replace("%", "%%")  # argparse %-formats help texts
 
-    order = (default_preset, *(p for p in PRESETS if p != default_preset))
-    values = {p: shown(getattr(preset(p), name)) for p in order}
+    order = (default_preset, *(p for p in presets if p != default_preset))
+    values = {p: shown(getattr(presets[p], name)) for p in order}
     if len(set(values.values())) == 1:
         where = f"every preset: {values[default_preset]}"
     else:
         where = "; ".join(f"{p}{' preset' if p == default_preset else ''}: {v}" for p, v in values.items())
     return f"{field_docs().get(name, '')} [{where}]".strip()
+
+
+def add_allow_import_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--allow-import", action="append", default=[], metavar="MODULE",
+                        help="let adnkit import MODULE for an attention block named MODULE:Class (in a run's "
+                             "config.json or a setting); repeatable. Also: ADNKIT_ALLOW_IMPORT=mod1,mod2")
+
+
+def allow_imports(args: argparse.Namespace) -> None:
+    """--allow-import MODULE, and the module of an `--attention MODULE:Class` typed on train or bench."""
+    typed = {"train": [getattr(args, "cfg_attention", None)], "bench": getattr(args, "attention", [])}
+    modules = [module_of(a) for a in typed.get(args.command, []) if a and is_module_path(a)]
+    allow_import(*getattr(args, "allow_import", []), *modules)
 
 
 def config_from_args(args: argparse.Namespace, **fixed) -> Config:
@@ -196,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     add_config_flags(p)
+    add_allow_import_flag(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("score", help="score new images with a trained run (or its .onnx export)")
@@ -204,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--csv", help="also write the table to this CSV file")
     p.add_argument("--quiet", action="store_true")
+    add_allow_import_flag(p)
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("export", help="export a trained run to one ONNX file (uint8 images -> scores) for onnxruntime")
@@ -211,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="the .onnx file to write")
     p.add_argument("--opset", type=int, default=None, help="ONNX opset (default: torch's exporter's; 16 or later)")
     p.add_argument("--batch", default="dynamic", help="'dynamic' (any number of images per call) or a fixed N")
+    add_allow_import_flag(p)
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("bench", help="run datasets x categories x attention x seeds and write results + report.html")
@@ -224,6 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     add_config_flags(p, skip=("data", "attention", "seed"))
     add_executor_flags(p)
+    add_allow_import_flag(p)
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser(
@@ -233,6 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     add_config_flags(p, skip=("data", "attention", "seed"))
     add_executor_flags(p)
+    add_allow_import_flag(p)
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("study", help="answer a question with a prepared ablation: `study attention` (does attention "
@@ -250,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     add_config_flags(p, skip=STUDY_FIXED)
     add_executor_flags(p)
+    add_allow_import_flag(p)
     p.set_defaults(func=cmd_study)
 
     p = sub.add_parser("explain", help="write Grad-CAM / gradient-map overlays (PNG) for images")
@@ -265,6 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="backbone slot position (1, 4, 11; 2, 5, 12 for --attention-site pool) or 'last'",
     )
     p.add_argument("--device", default="auto")
+    add_allow_import_flag(p)
     p.set_defaults(func=cmd_explain)
 
 
@@ -276,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        allow_imports(args)
         return int(args.func(args) or 0)
     except AdnkitError as err:
         print(f"adnkit: error: {err}", file=sys.stderr)

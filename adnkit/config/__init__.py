@@ -1,5 +1,21 @@
-"""Every setting of a run (Config) and the named presets."""
+"""Every setting of a run (Config), grouped by concern, and the named presets.
 
-from adnkit.config.settings import PRESETS, Config, preset
+    settings.py     Config, the flat combination of the groups; preset(name, **overrides)
+    data.py         DataSettings: dataset, data root, training subset, validation split
+    model.py        ModelSettings: backbone, attention blocks and their options, embedding norm, flow
+    training.py     TrainingSettings: schedule, optimiser, what trains, which model is kept
+    evaluation.py   EvaluationSettings: test rotations, threshold, AUROC interval
+    speed.py        SpeedSettings: device, precision, compilation, feature cache
+    groups.py       which group a setting belongs to; each setting's type and docstring
+    values.py       setting values from command-line text and from JSON
+    presets.py      the named presets (paper, cpu, ci)
+    checks.py       the range and choice checks the groups share
+"""
 
-__all__ = ["PRESETS", "Config", "preset"]
+from adnkit.config.groups import GROUPS, field_docs, field_group, field_types, group_fields
+from adnkit.config.presets import PRESETS
+from adnkit.config.settings import Config, preset
+from adnkit.config.values import check_json_value, parse_value
+
+__all__ = ["Config", "GROUPS", "PRESETS", "check_json_value", "field_docs", "field_group", "field_types",
+           "group_fields", "parse_value", "preset"]

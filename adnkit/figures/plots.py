@@ -17,21 +17,24 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
+from adnkit.attention.registry import BUILT_IN_ATTENTION, attention_names
 from adnkit.core.errors import AdnkitError
 from adnkit.evaluation.auroc import auroc, roc_table
 from adnkit.evaluation.summary import BASELINE, BEST_NOTE, MEAN_CATEGORY
 
 PALETTE = qualitative.Plotly
 PAPER_PALETTE = qualitative.Pastel
-_KNOWN_VARIANTS = ("none", "se", "cbam", "eca", "coord")
 
 
 def variant_color(attention: str) -> str:
-    """The same colour for an attention variant in every figure."""
-    if attention in _KNOWN_VARIANTS:
-        return PALETTE[_KNOWN_VARIANTS.index(attention)]
-    spare = len(PALETTE) - len(_KNOWN_VARIANTS)
-    return PALETTE[len(_KNOWN_VARIANTS) + sum(map(ord, attention)) % spare]
+    """The same colour for an attention variant in every figure: DifferNet's, then the registry's order
+    (adnkit.attention.registry); a name beyond the palette or not registered gets a spare colour chosen from
+    its letters, the same every time."""
+    known = [BASELINE, *attention_names()][:len(PALETTE)]
+    if attention in known:
+        return PALETTE[known.index(attention)]
+    first_spare = 1 + len(BUILT_IN_ATTENTION)
+    return PALETTE[first_spare + sum(map(ord, attention)) % (len(PALETTE) - first_spare)]
 
 
 def _variant_name(attention: str) -> str:

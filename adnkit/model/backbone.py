@@ -14,8 +14,8 @@ import torch
 import torchvision
 from torch import nn
 
-from adnkit.attention.blocks import make_attention
-from adnkit.config.settings import ALEXNET_SLOT_CHANNELS
+from adnkit.attention.registry import make_attention
+from adnkit.attention.sites import ALEXNET_SLOT_CHANNELS
 from adnkit.model.weights import imagenet_features_state
 
 

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from adnkit.attention.blocks import attention_options
+from adnkit.attention.registry import block_options
 from adnkit.config.settings import Config
 from adnkit.core.errors import AdnkitError, ConfigError
 from adnkit.model import fastpath
@@ -81,7 +81,7 @@ class DifferNet(nn.Module):
         # Attention blocks and flow subnets start from the same random numbers for the same seed.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
-            self.backbone = AttentionAlexNet(cfg.attention, cfg.attention_positions, **attention_options(cfg))
+            self.backbone = AttentionAlexNet(cfg.attention, cfg.attention_positions, **block_options(cfg))
             self.flow = build_flow(
                 cfg.embedding_dim, cfg.flow_blocks, cfg.flow_hidden, cfg.flow_hidden_layers, cfg.clamp
             )

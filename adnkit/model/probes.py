@@ -1,12 +1,10 @@
 """What the attention blocks do to a model: their gates on images, and the spread of the embedding they leave.
 
-record_gates(model, images)   the sigmoid gates each block multiplies onto its feature map, recorded with
-                              forward hooks on the sub-modules that produce them (adnkit.attention.blocks):
-                              SE: the output of `fc` (ends in a sigmoid) -> channel gates [B, C];
-                              CBAM: sigmoid(mlp(avg) + mlp(max)) -> channel gates [B, C], and
-                                    sigmoid(spatial(...)) -> spatial gates [B, 1, H, W];
-                              ECA: sigmoid(conv(...)) -> channel gates [B, C];
-                              coordinate attention: sigmoid(to_h(...)) [B, C, H, 1], sigmoid(to_w(...)) [B, C, 1, W].
+record_gates(model, images)   the gates in [0, 1] each block multiplies onto its feature map, recorded with
+                              forward hooks on the sub-modules the block names in gate_taps()
+                              (adnkit.attention.protocol), e.g. SE: channel gates [B, C]; CBAM: channel
+                              gates [B, C] and a spatial gate [B, 1, H, W]; ECA: channel gates [B, C];
+                              coordinate attention: height [B, C, H, 1] and width [B, C, 1, W] gates.
 feature_spread(model, data)   how much the embedding varies over images: the per-dimension std, the share of
                               near-constant dimensions, and the spread relative to the features' size and to
                               a reference model (e.g. DifferNet's). A trained block that "collapses" the
@@ -16,12 +14,13 @@ feature_spread(model, data)   how much the embedding varies over images: the per
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 
 import torch
 from torch.utils.data import Dataset
 
-from adnkit.attention.blocks import CBAM, CoordinateAttention, EfficientChannelAttention, SqueezeExcitation
+from adnkit.attention.protocol import GatedBlock
 from adnkit.model.embedding import embed_views, fixed_angle_fn
 from adnkit.model.views import normalize, to_unit
 
@@ -30,17 +29,8 @@ from adnkit.model.views import normalize, to_unit
 NEAR_CONSTANT = 1e-3
 
 
-def _gate_hooks(block) -> list[tuple[str, object, object]]:
-    """(gate name, sub-module to hook, output -> gate) for one attention block."""
-    if isinstance(block, SqueezeExcitation):
-        return [("channel", block.fc, lambda o: o.flatten(1))]
-    if isinstance(block, CBAM):  # mlp fires twice (average, then max pool); spatial once
-        return [("mlp", block.mlp, lambda o: o.flatten(1)), ("spatial", block.spatial, torch.sigmoid)]
-    if isinstance(block, EfficientChannelAttention):
-        return [("channel", block.conv, lambda o: torch.sigmoid(o).squeeze(1))]
-    if isinstance(block, CoordinateAttention):
-        return [("height", block.to_h, torch.sigmoid), ("width", block.to_w, torch.sigmoid)]
-    raise TypeError(f"record_gates: no gates known for {type(block).__name__}")
+class NoGatesWarning(UserWarning):
+    """record_gates met blocks that list no gates (no gate_taps() method): it records none for them."""
 
 
 @torch.no_grad()
@@ -50,16 +40,19 @@ def record_gates(model, images: torch.Tensor, all_scales: bool = False) -> dict[
 
     By default only the full-resolution scale is run (images of cfg.image_size). all_scales=True runs every
     scale of the model, as `embed` does, and gives a list per gate, one tensor per scale. DifferNet without
-    blocks returns {}."""
+    blocks returns {}; a block without gate_taps() has no entry, and a NoGatesWarning says so once."""
     backbone = model.backbone
     images = to_unit(images.to(model.device))
     sizes = model.cfg.scale_sizes if all_scales else [images.shape[-1]]
-    outputs: dict[tuple[int, str], list[torch.Tensor]] = {}
-    handles = []
+    outputs: dict[int, dict[str, list[torch.Tensor]]] = {}
+    handles, without = [], sorted({type(b).__name__ for b in backbone.attention.values() if not _gated(b)})
+    if without:
+        warnings.warn(f"record_gates: {', '.join(without)} lists no gates (no gate_taps() method, see "
+                      "adnkit.attention.protocol); no gates recorded for it", NoGatesWarning, stacklevel=3)
     for key, block in backbone.attention.items():
-        for name, module, transform in _gate_hooks(block):
+        for name, module, transform in block.gate_taps() if _gated(block) else []:
             def hook(_m, _i, out, key=int(key), name=name, transform=transform):
-                outputs.setdefault((key, name), []).append(transform(out.detach().float()).cpu())
+                outputs.setdefault(key, {}).setdefault(name, []).append(transform(out.detach().float()).cpu())
             handles.append(module.register_forward_hook(hook))
     try:
         x = normalize(images)
@@ -69,17 +62,13 @@ def record_gates(model, images: torch.Tensor, all_scales: bool = False) -> dict[
     finally:
         for h in handles:
             h.remove()
-    gates: dict[int, dict[str, list[torch.Tensor]]] = {}
-    for (position, name), outs in outputs.items():
-        if name == "mlp":  # [avg_0, max_0, avg_1, max_1, ...]: one channel gate per scale
-            gates.setdefault(position, {})["channel"] = [
-                torch.sigmoid(a + m) for a, m in zip(outs[::2], outs[1::2], strict=False)
-            ]
-        else:
-            gates.setdefault(position, {})[name] = outs
     if all_scales:
-        return dict(sorted(gates.items()))
-    return {p: {name: outs[0] for name, outs in g.items()} for p, g in sorted(gates.items())}
+        return dict(sorted(outputs.items()))
+    return {p: {name: outs[0] for name, outs in g.items()} for p, g in sorted(outputs.items())}
+
+
+def _gated(block) -> bool:
+    return isinstance(block, GatedBlock)
 
 
 class _Images(Dataset):
