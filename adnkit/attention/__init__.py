@@ -6,5 +6,5 @@ block of your own, the gates protocol that lets probes read a block's gates, and
     protocol.py   what a block is: constructor, forward, optional gate_taps()
     sites.py      AlexNet's slots, their channels, the two sites, the smallest input side
 
-Imports nothing from adnkit but adnkit.core, and no torch until a block is built (the command line starts fast).
+Imports nothing from adnkit but adnkit.core.
 """

@@ -10,10 +10,9 @@ ADNKIT_ALLOW_IMPORT=mod1,mod2, or `--allow-import MODULE` on the command line (`
 `--attention mod:Class` typed there allows mod). Allowing a package allows its submodules; adnkit's own modules
 need no allowance. A refused import is a one-line AdnkitError that names the fix.
 
-The built-ins are entries of the same kind, "adnkit.attention.blocks:Class", loaded on first use, so that
-`import adnkit` and the command line start without torch. An entry maps constructor options to Config fields
-(se_reduction, cbam_*, eca_kernel_size, coord_reduction); block_options(cfg) gathers them, then
-cfg.attention_options. What a block must provide: adnkit.attention.protocol.
+An entry maps a block's constructor options to Config fields (the built-ins' se_reduction, cbam_*,
+eca_kernel_size, coord_reduction); block_options(cfg) gathers them, then cfg.attention_options. What a block
+must provide: adnkit.attention.protocol.
 """
 
 from __future__ import annotations
@@ -23,24 +22,24 @@ import json
 import os
 from dataclasses import dataclass
 
+from adnkit.attention.blocks import CBAM, CoordinateAttention, EfficientChannelAttention, SqueezeExcitation
 from adnkit.core.errors import AdnkitError
 
 ALLOW_ENV = "ADNKIT_ALLOW_IMPORT"
-_BLOCKS = "adnkit.attention.blocks"
 
 
 @dataclass
 class _Entry:
-    target: type | str  # the class, or "module:Class" until first use
+    target: type | str  # the class, or "module:Class" until first use (a user's module, when allowed)
     options: dict[str, str]  # constructor option -> Config field
 
 
 _BUILT_IN = {
-    "se": _Entry(f"{_BLOCKS}:SqueezeExcitation", {"reduction": "se_reduction"}),
-    "cbam": _Entry(f"{_BLOCKS}:CBAM", {"reduction": "cbam_reduction", "kernel_size": "cbam_kernel_size",
-                                       "residual": "cbam_residual"}),
-    "eca": _Entry(f"{_BLOCKS}:EfficientChannelAttention", {"kernel_size": "eca_kernel_size"}),
-    "coord": _Entry(f"{_BLOCKS}:CoordinateAttention", {"reduction": "coord_reduction"}),
+    "se": _Entry(SqueezeExcitation, {"reduction": "se_reduction"}),
+    "cbam": _Entry(CBAM, {"reduction": "cbam_reduction", "kernel_size": "cbam_kernel_size",
+                          "residual": "cbam_residual"}),
+    "eca": _Entry(EfficientChannelAttention, {"kernel_size": "eca_kernel_size"}),
+    "coord": _Entry(CoordinateAttention, {"reduction": "coord_reduction"}),
 }
 BUILT_IN_ATTENTION = tuple(_BUILT_IN)
 _entries: dict[str, _Entry] = dict(_BUILT_IN)

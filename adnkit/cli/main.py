@@ -204,7 +204,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="adnkit", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"adnkit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_run_commands(sub)
+    _add_matrix_commands(sub)
+    add_data_parser(sub)
+    return parser
 
+
+def _add_run_commands(sub) -> None:
+    """train, score, export and explain: one run folder each."""
     p = sub.add_parser("train", help="train DifferNet / AttentDifferNet on one dataset and write a run folder")
     p.add_argument(
         "--out", required=True, help="run folder to write (settings, metrics, weights, test scores, history)"
@@ -232,6 +239,22 @@ def build_parser() -> argparse.ArgumentParser:
     add_allow_import_flag(p)
     p.set_defaults(func=cmd_export)
 
+    p = sub.add_parser("explain", help="write Grad-CAM / gradient-map overlays (PNG) for images")
+    p.add_argument("run_dir", help="a run folder written by `adnkit train`")
+    p.add_argument("images", nargs="+", help="image files or folders")
+    p.add_argument("--compare", nargs="+", default=[], metavar="RUN_DIR",
+                   help="more run folders (e.g. the SE and CBAM runs): overlays side by side per image")
+    p.add_argument("--out", required=True)
+    p.add_argument("--method", default="gradcam", help="gradcam, gradcam++, xgradcam, layercam or gradients")
+    p.add_argument("--layer", default="last",
+                   help="backbone slot position (1, 4, 11; 2, 5, 12 for --attention-site pool) or 'last'")
+    p.add_argument("--device", default="auto")
+    add_allow_import_flag(p)
+    p.set_defaults(func=cmd_explain)
+
+
+def _add_matrix_commands(sub) -> None:
+    """bench, demo and study: many runs in one benchmark folder."""
     p = sub.add_parser("bench", help="run datasets x categories x attention x seeds and write results + report.html")
     p.add_argument("--data", nargs="+", required=True, help="dataset specs (elpv, mvtec:ROOT, synthetic:NAME, ...)")
     p.add_argument("--attention", nargs="+", default=list(DEMO_ATTENTIONS), help="variants, e.g. none se cbam")
@@ -273,26 +296,6 @@ def build_parser() -> argparse.ArgumentParser:
     add_executor_flags(p)
     add_allow_import_flag(p)
     p.set_defaults(func=cmd_study)
-
-    p = sub.add_parser("explain", help="write Grad-CAM / gradient-map overlays (PNG) for images")
-    p.add_argument("run_dir", help="a run folder written by `adnkit train`")
-    p.add_argument("images", nargs="+", help="image files or folders")
-    p.add_argument("--compare", nargs="+", default=[], metavar="RUN_DIR",
-                   help="more run folders (e.g. the SE and CBAM runs): overlays side by side per image")
-    p.add_argument("--out", required=True)
-    p.add_argument("--method", default="gradcam", help="gradcam, gradcam++, xgradcam, layercam or gradients")
-    p.add_argument(
-        "--layer",
-        default="last",
-        help="backbone slot position (1, 4, 11; 2, 5, 12 for --attention-site pool) or 'last'",
-    )
-    p.add_argument("--device", default="auto")
-    add_allow_import_flag(p)
-    p.set_defaults(func=cmd_explain)
-
-
-    add_data_parser(sub)
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:

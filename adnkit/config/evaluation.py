@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from adnkit.config.checks import require_at_least
 from adnkit.core.errors import ConfigError
+from adnkit.evaluation.threshold import THRESHOLD_METHODS
 
 
 @dataclass
@@ -31,10 +32,9 @@ class EvaluationSettings:
     def validate(self) -> None:
         """Raise ConfigError for an impossible evaluation setting."""
         require_at_least(self, ("test_transforms",))
-        if self.threshold_method not in ("val_fpr", "youden", "train_quantile"):
-            raise ConfigError(
-                f"threshold_method={self.threshold_method!r}: use --threshold-method val_fpr, youden or train_quantile"
-            )
+        if self.threshold_method not in THRESHOLD_METHODS:
+            raise ConfigError(f"threshold_method={self.threshold_method!r}: use --threshold-method "
+                              f"{', '.join(THRESHOLD_METHODS[:-1])} or {THRESHOLD_METHODS[-1]}")
         if not 0 < self.threshold_quantile < 1:
             raise ConfigError(f"threshold_quantile={self.threshold_quantile}: must lie in (0, 1)")
         if not 0 < self.target_fpr < 1:

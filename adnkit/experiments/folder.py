@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from adnkit.config import Config
 from adnkit.core.errors import AdnkitError
 from adnkit.core.files import save_text
 from adnkit.runs.folder import read_csv_or_none
@@ -62,12 +63,14 @@ class BenchFolder:
 
     def settings_that_differ(self, base_config: dict) -> list[str]:
         """The settings (other than RERUN_FREE ones) in which the benchmark already here differs from
-        `base_config` (a JSON-ready Config dict); [] when there is none, or it matches."""
+        `base_config` (a JSON-ready Config dict); [] when there is none, or it matches. A setting that the older
+        bench.json lacks counts as its default value."""
         old = self.read_matrix().get("base_config", {})
         if not old:
             return []
+        defaults = json.loads(Config().to_json())
         keys = (set(old) | set(base_config)) - RERUN_FREE
-        return sorted(k for k in keys if old.get(k) != base_config.get(k))
+        return sorted(k for k in keys if old.get(k, defaults.get(k)) != base_config.get(k, defaults.get(k)))
 
     def check_rerun(self, base_config: dict) -> None:
         """Refuse to add runs made with other settings to this folder (one line naming them and the fix)."""

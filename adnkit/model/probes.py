@@ -17,11 +17,13 @@ import math
 import warnings
 from collections.abc import Sequence
 
+import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
 from adnkit.attention.protocol import GatedBlock
-from adnkit.model.embedding import embed_views, fixed_angle_fn
+from adnkit.model.embedding import embed_views, fixed_angle_fn, views_of
+from adnkit.model.flow import nll_loss
 from adnkit.model.views import normalize, to_unit
 
 # A dimension is "near-constant" when its std over the images is below this share of the embedding's mean
@@ -150,11 +152,6 @@ def collapse_curve(model, train_images: torch.Tensor, probe_images: torch.Tensor
     relative_spread, near_constant_share. With train_attention on, a falling mean_std at a falling loss
     is the collapse the guard (embedding_norm="batch") is meant to stop; with the blocks frozen only the
     flow changes and the spread stays where it is."""
-    import pandas as pd
-
-    from adnkit.model.embedding import views_of
-    from adnkit.model.flow import nll_loss
-
     cfg = model.cfg
     batch_size = batch_size or cfg.batch_size
     gen = torch.Generator().manual_seed(seed)

@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from adnkit.config import Config
 from adnkit.core.device import peak_rss_mb, resolve_device
+from adnkit.core.formatting import safe_name
 from adnkit.core.version import __version__
 from adnkit.data import ImageDataset, load_split
 from adnkit.evaluation.run_metrics import TestScores
@@ -161,7 +162,8 @@ def train_or_reuse(runs_dir: str | Path, cfg: Config, progress: bool = True) -> 
     """The run folder of exactly these settings under `runs_dir`: reused when it is finished, continued when it
     was interrupted, trained otherwise. The folder name carries the variant, the seed and a hash of the config."""
     key = hashlib.sha1(cfg.to_json().encode()).hexdigest()[:8]
-    run_dir = Path(runs_dir) / f"{cfg.attention}{'-trained' if cfg.train_attention else ''}-seed{cfg.seed}-{key}"
+    name = f"{safe_name(cfg.attention)}{'-trained' if cfg.train_attention else ''}-seed{cfg.seed}-{key}"
+    run_dir = Path(runs_dir) / name
     if not Run(run_dir).is_finished:
         train(cfg, run_dir, resume="auto", progress=progress)
     return run_dir
