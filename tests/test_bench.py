@@ -22,7 +22,7 @@ METRIC_KEYS = {"auroc_last", "auroc_best", "best_epoch", "train_seconds", "eval_
 
 
 class FakeRunner:
-    """Writes a run folder in run_training's format, with scores that depend on the seed and attention;
+    """Writes a run folder in train's format, with scores that depend on the seed and attention;
     raises for the cells named in `fail` (spec, attention, seed)."""
 
     def __init__(self, fail=(), interrupt_after=None):

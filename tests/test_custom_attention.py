@@ -26,7 +26,7 @@ from adnkit.attention.registry import (
 from adnkit.attention.sites import ATTENTION_SITES
 from adnkit.config import Config, preset
 from adnkit.core.errors import AdnkitError, ConfigError
-from adnkit.detection.detector import load_run
+from adnkit.detection.detector import Detector
 from adnkit.figures.plots import PALETTE, variant_color
 from adnkit.model.differnet import DifferNet
 from adnkit.model.probes import NoGatesWarning, feature_spread, record_gates
@@ -224,7 +224,7 @@ def test_the_run_keeps_the_block_and_its_options(trained, monkeypatch):
     monkeypatch.syspath_prepend(str(trained["blocks"]))
     monkeypatch.setenv(ALLOW_ENV, "thatmod")
     try:
-        blocks = load_run(trained["run"], device="cpu").model.backbone.attention
+        blocks = Detector.load(trained["run"], device="cpu").model.backbone.attention
         assert len(blocks) == 3 and {b.reduction for b in blocks.values()} == {4}
         assert {type(b).__module__ for b in blocks.values()} == {"thatmod"}
     finally:

@@ -348,7 +348,7 @@ def test_model_pretrained_imagenet_vs_random(isolated, lpips_state):
 
 
 def test_resolved_once_whatever_the_progress_setting(isolated, monkeypatch, lpips_state):
-    """Training (progress on) and load_run (progress off) share one lookup; a failed download is not retried."""
+    """Training (progress on) and Detector.load (progress off) share one lookup; a failed download is not retried."""
     downloads = []
 
     def failing_download(url=weights.TORCHVISION_URL, progress=True):

@@ -20,9 +20,11 @@ from pathlib import Path
 
 import torch
 
+from adnkit.config import Config
 from adnkit.core.errors import ExportError
 from adnkit.core.version import __version__
 from adnkit.detection.detector import Detector
+from adnkit.evaluation.threshold import Threshold
 from adnkit.export.graph import ScoringGraph
 
 MARKER_KEY = "adnkit_export"
@@ -46,14 +48,14 @@ def _check_batch(batch) -> int | None:
     return value
 
 
-def metadata(detector: Detector, batch: int | None) -> dict[str, str]:
-    """The ONNX metadata_props of an export of a run's detector: all values are strings (floats as repr)."""
-    cfg = detector.cfg
-    threshold = {k: repr(v) if isinstance(v, float) else str(v) for k, v in detector.threshold.to_record().items()}
+def metadata(cfg: Config, threshold: Threshold, batch: int | None) -> dict[str, str]:
+    """The ONNX metadata_props of an export of a run (its settings and threshold): all values are strings (floats
+    as repr)."""
+    record = {k: repr(v) if isinstance(v, float) else str(v) for k, v in threshold.to_record().items()}
     return {
         MARKER_KEY: FORMAT_VERSION,
         "adnkit_version": __version__,
-        **threshold,
+        **record,
         "image_size": str(cfg.image_size),
         "test_transforms": str(cfg.test_transforms),
         "test_angles": json.dumps([k * 360.0 / cfg.test_transforms for k in range(cfg.test_transforms)]),
@@ -100,7 +102,7 @@ def export_onnx(run_dir: str | Path, out: str | Path, opset: int | None = None, 
         first = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
         raise ExportError(f"{run_dir}: torch.onnx.export failed ({type(err).__name__}: {first}); "
                           "report it with the run's config.json") from err
-    program.model.metadata_props.update(metadata(detector, fixed))
+    program.model.metadata_props.update(metadata(cfg, detector.threshold, fixed))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
