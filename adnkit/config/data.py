@@ -12,8 +12,9 @@ class DataSettings:
     """The dataset, its location, the training subset and the validation split."""
 
     data: str = "elpv:mono"
-    """Dataset spec: a folder in MVTec layout, mvtec:ROOT/CAT, insplad:ROOT/ASSET, folder:PATH,
-    elpv:mono|poly, wafer:PATH, wm811k:PATH/LSWMD.pkl, synthetic:NAME."""
+    """Dataset spec, e.g. elpv:mono, mvtec:ROOT/CAT or a folder in MVTec layout (`adnkit data list`). Every
+    form: a folder in MVTec layout, mvtec:ROOT/CAT, insplad:ROOT/ASSET, folder:PATH, elpv:mono|poly,
+    wafer:PATH, wm811k:PATH/LSWMD.pkl, synthetic:NAME."""
     data_root: str = "data"
     """Where datasets are cached or looked up (synthetic sets, MVTec downloads, wafer-map images)."""
     skip_bad_images: bool = False
@@ -25,14 +26,14 @@ class DataSettings:
     elpv_test_good_fraction: float = 0.2
     """ELPV: share of the defect-free cells held out as good test images (deterministic split)."""
     min_image_side: int = 32
-    """Images whose smaller side is below this many pixels are too small for the network: an error, or
-    skipped with --skip-bad-images."""
+    """Smallest image side in pixels the network takes; smaller images are an error, or skipped with
+    --skip-bad-images."""
     val_fraction: float = 0.1
-    """Share of the good training images held out as a validation split (chosen from the file names: the
-    same for every seed and machine), never trained on; 0 turns it off. At most 0.5."""
+    """Share of the good training images held out as a validation split, never trained on; 0 turns it off.
+    At most 0.5; chosen from the file names, so the same for every seed and machine."""
     val_min_images: int = 8
-    """The validation split holds at least this many images, where the training set allows it (a full
-    batch of training images is always kept)."""
+    """Fewest images in the validation split, where the training set allows it (a full batch of training
+    images is always kept)."""
 
     def validate(self) -> None:
         """Raise ConfigError for an impossible data setting."""

