@@ -20,7 +20,7 @@ from adnkit.config.model import ModelSettings
 from adnkit.config.presets import PRESETS
 from adnkit.config.speed import SpeedSettings
 from adnkit.config.training import TrainingSettings
-from adnkit.config.values import check_json_value, parse_value
+from adnkit.config.values import check_json_value, parse_value, read_settings_file
 from adnkit.core.errors import ConfigError
 
 __all__ = ["Config", "PRESETS", "preset", "field_docs", "field_group", "field_types", "parse_value",
@@ -72,15 +72,12 @@ class Config(DataSettings, ModelSettings, TrainingSettings, EvaluationSettings, 
 
     @classmethod
     def from_json(cls, path: str | Path, missing: dict | None = None) -> Config:
-        """A Config from a JSON file, checked field by field: an unknown or mistyped setting is a one-line error
-        naming the file, the setting and the fix. `missing` gives values for settings the file lacks (run folders
-        pass adnkit.runs.folder.LEGACY_DEFAULTS); the rest take the Config defaults."""
+        """A Config from a JSON file (or YAML, for .yaml and .yml), checked field by field: an unknown or mistyped
+        setting is a one-line error naming the file, the setting and the fix. `missing` gives values for settings
+        the file lacks (run folders pass adnkit.runs.folder.LEGACY_DEFAULTS, `--config` the preset's); the rest
+        take the Config defaults."""
         path = Path(path)
-        try:
-            values = json.loads(path.read_text())
-        except (OSError, ValueError) as err:
-            raise ConfigError(f"{path}: cannot read config ({type(err).__name__}); point at a run folder's "
-                              "settings file or retrain") from None
+        values = read_settings_file(path)
         if not isinstance(values, dict):
             raise ConfigError(f"{path}: expected a JSON object of settings; retrain to rewrite it")
         types = {f.name: f.type for f in fields(cls)}
@@ -88,7 +85,7 @@ class Config(DataSettings, ModelSettings, TrainingSettings, EvaluationSettings, 
         if unknown:
             raise ConfigError(f"{path}: unknown setting {unknown[0]!r}; remove it from the file (known settings: "
                               "`adnkit train --help`)")
-        checked = {name: check_json_value(name, value, types[name], str(path), f"fix it in {path.name} or retrain")
+        checked = {name: check_json_value(name, value, types[name], str(path), f"fix it in {path.name}")
                    for name, value in values.items()}
         filled = {k: v for k, v in (missing or {}).items() if k not in checked}
         try:
