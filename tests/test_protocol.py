@@ -155,5 +155,6 @@ def test_score_says_where_the_threshold_comes_from(val_run):
 
     out, metrics = val_run
     line = Detector.load(out, device="cpu").threshold_source()
-    assert line.startswith(f"threshold {metrics['threshold']:.6g}: ") and "validation images" in line
-    assert "validation false-positive rate of 1%" in line and f"of {metrics['n_val']} validation images" in line
+    assert line.startswith(f"threshold {metrics['threshold']:.6g} (val_fpr: at most 1% of {metrics['n_val']} "
+                           "validation images flagged; measured ") and "\n" not in line
+    assert len(line) < 100 and metrics["threshold_method"].count(f"{metrics['threshold']:.6g}") >= 1  # the sentence

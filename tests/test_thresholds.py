@@ -104,8 +104,22 @@ def test_the_record_is_json_ready_and_reads_back():
     assert Threshold.from_record(json.loads(json.dumps(d))) == t
     old = Threshold.from_record({"threshold": 1.5, "threshold_method": "old way"})  # runs before threshold_kind
     assert (old.value, old.text, old.method, old.target_fpr) == (1.5, "old way", "", None)
-    assert t.source_line().startswith("threshold 199: Threshold 199 calls at most 1%") and "set for a validation" \
-        in t.source_line()
+    assert t.source_line() == "threshold 199 (val_fpr: at most 1% of 200 validation images flagged; measured 1%)"
+
+
+def test_the_line_for_people_is_short_and_says_the_method_and_any_fallback():
+    """`adnkit score`'s last line: one short line; the sentence stays in metrics.json (threshold_method)."""
+    youden = choose_threshold("youden", test_labels=[0, 1, 0, 1], test_scores=[0.1, 0.9, 0.2, 0.8],
+                              val_scores=np.arange(10) / 10)
+    assert youden.source_line() == ("threshold 0.5 (youden: chosen on the test set's labels, so its accuracy there "
+                                    "is optimistic; flags 50% of 10 validation images)")
+    fallback = choose_threshold("val_fpr", train_scores=np.arange(50))
+    assert fallback.source_line().startswith("threshold 48.51 (train_quantile: ") and \
+        fallback.source_line().endswith(", as val_fpr could not be used)")
+    old = Threshold.from_record({"threshold": 1.5, "threshold_method": "Set by an older adnkit. Details."})
+    assert old.source_line() == "threshold 1.5 (Set by an older adnkit)"
+    for t in (youden, fallback, val_fpr_threshold(np.arange(1, 48))):
+        assert "\n" not in t.source_line() and len(t.source_line()) < len(t.text)
 
 
 def test_rates_at_a_threshold_by_hand():

@@ -16,7 +16,7 @@ Three ways to choose the threshold (Config.threshold_method):
 `choose_threshold` returns a `Threshold`: the value, the method actually used, one or two sentences saying how
 it was chosen (and any fallback or caveat), and the validation FPR it was set for. A Threshold is the one owner
 of how a threshold is stored (`to_record` / `from_record`: the keys of metrics.json and of an ONNX export's
-metadata) and told (`source_line`, what `adnkit score` prints). `decisions` is the decision rule; `rates_at`
+metadata) and told (`source_line`, the one line `adnkit score` prints). `decisions` is the decision rule; `rates_at`
 gives the test set's TPR, FPR, precision and F1 at a threshold.
 """
 
@@ -74,13 +74,26 @@ class Threshold:
                    val_fpr=_none_if_nan(record.get("threshold_val_fpr")), n_val=int(record.get("n_val") or 0))
 
     def source_line(self) -> str:
-        """One line for people (`adnkit score`): the threshold and how it was chosen; for val_fpr, the
-        validation false-positive rate it was set for and the one measured on the validation images."""
-        line = f"threshold {self.value:.6g}: {self.text}"
-        if self.target_fpr is not None and self.val_fpr is not None:
-            line += (f" [set for a validation false-positive rate of {100 * self.target_fpr:.3g}%; "
-                     f"{100 * self.val_fpr:.3g}% of {self.n_val} validation images score at or above it]")
-        return line
+        """One short line for people (`adnkit score`): the value, the method and, with a validation split, the
+        share of its images the threshold flags, e.g. "threshold 0.123 (val_fpr: at most 1% of 47 validation
+        images flagged; measured 0.0%)". The whole sentence is `text` (metrics.json's threshold_method)."""
+        if self.method == "val_fpr" and self.target_fpr is not None:
+            how = f"val_fpr: at most {_percent(self.target_fpr)} of {self.n_val} validation images flagged"
+        else:
+            how = _SHORT_SOURCES.get(self.method) or self.text.split(". ")[0].rstrip(".")
+            if self.requested and self.requested != self.method:
+                how += f", as {self.requested} could not be used"
+        if self.val_fpr is not None:
+            how += f"; measured {_percent(self.val_fpr)}" if self.method == "val_fpr" else \
+                f"; flags {_percent(self.val_fpr)} of {self.n_val} validation images"
+        return f"threshold {self.value:.6g} ({how})"
+
+
+_SHORT_SOURCES = {
+    "youden": "youden: chosen on the test set's labels, so its accuracy there is optimistic",
+    "train_quantile": "train_quantile: a high quantile of the training images' scores",
+    "given": "given by hand",
+}
 
 
 def _float_or_nan(value) -> float:
