@@ -2,7 +2,9 @@
 
 import argparse
 import json
+from pathlib import Path
 
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -74,3 +76,38 @@ def test_verify_exit_code_follows_the_table(tmp_path, capsys):
     assert "bottle" in out and "1 of 1 not as expected" in out
     (tmp_path / "uad").mkdir()
     assert run_cli("data", "verify", "insplad", str(tmp_path / "uad")) == 1
+
+
+def test_download_puts_mvtec_under_data_root_and_keeps_the_older_flags(tmp_path, monkeypatch, capsys):
+    """--data-root DIR as everywhere else (MVTec AD into DIR/mvtec); --root FOLDER and --no-progress still work."""
+    import adnkit.cli.data as data_cli
+
+    calls = []
+
+    def fake_download(folder, **options):
+        calls.append((Path(folder), options["progress"], options["keep_archive"]))
+        return pd.DataFrame({"category": ["bottle"], "ok": [True]})
+
+    monkeypatch.setattr(data_cli, "download_mvtec", fake_download)
+    assert run_cli("data", "download", "mvtec", "--data-root", str(tmp_path), "--quiet", "--keep-archive") == 0
+    assert f"--data mvtec:{tmp_path / 'mvtec'}/CATEGORY" in capsys.readouterr().out
+    assert run_cli("data", "download", "mvtec", "--root", str(tmp_path / "elsewhere"), "--no-progress") == 0
+    assert run_cli("data", "download", "mvtec", "--data-root", str(tmp_path)) == 0
+    assert calls == [(tmp_path / "mvtec", False, True), (tmp_path / "elsewhere", False, False),
+                     (tmp_path / "mvtec", True, False)]
+
+
+def test_describe_takes_skip_bad_images_both_ways(tmp_path, capsys):
+    good = tmp_path / "p" / "train" / "good"
+    good.mkdir(parents=True)
+    for i in range(3):
+        Image.new("RGB", (64, 64)).save(good / f"{i}.png")
+    (good / "broken.png").write_bytes(b"not an image")
+    (tmp_path / "p" / "test" / "good").mkdir(parents=True)
+    Image.new("RGB", (64, 64)).save(tmp_path / "p" / "test" / "good" / "a.png")
+    spec = str(tmp_path / "p")
+    with pytest.raises(DataError, match="broken.png"):
+        run_cli("data", "describe", spec, "--no-skip-bad-images", "--val-fraction", "0", "--batch-size", "1")
+    with pytest.warns(UserWarning):
+        assert run_cli("data", "describe", spec, "--skip-bad-images", "--val-fraction", "0", "--batch-size", "1") == 0
+    assert "skipped 1 bad image(s)" in capsys.readouterr().out

@@ -4,7 +4,7 @@
     adnkit data describe SPEC                              images per split and defect, sizes and modes
     adnkit data verify mvtec|insplad ROOT                  expected against found counts (exit 1 if off)
     adnkit data synth NAME [--kind object] [--n-train 60]  make a synthetic set under <data_root>/synthetic
-    adnkit data download mvtec --root DIR [--url URL] [--sha256 HEX] [--categories bottle ...]
+    adnkit data download mvtec [--data-root DIR] [--url URL] [--sha256 HEX] [--categories bottle ...]
 
 The main CLI calls `add_data_parser(subparsers)` and then `args.func(args)`; handlers return an exit code and
 raise DataError for mistakes a person can fix (printed as one line, exit status 2).
@@ -13,12 +13,14 @@ raise DataError for mistakes a person can fix (printed as one line, exit status 
 from __future__ import annotations
 
 import argparse
+from argparse import SUPPRESS, BooleanOptionalAction
 from collections import Counter
 from pathlib import Path
 
 import pandas as pd
 from PIL import Image
 
+from adnkit.cli.help import Formatter
 from adnkit.config.settings import Config
 from adnkit.core.errors import DataError
 from adnkit.data.insplad import verify_insplad
@@ -67,7 +69,7 @@ def describe_split(split: Split) -> pd.DataFrame:
 
 
 def cmd_describe(args) -> int:
-    cfg = Config(data=args.spec, data_root=args.data_root, skip_bad_images=args.skip_bad_images,
+    cfg = Config(data=args.spec, data_root=args.data_root, skip_bad_images=bool(args.skip_bad_images),
                  min_image_side=args.min_image_side, val_fraction=args.val_fraction, batch_size=args.batch_size)
     split = load_split(cfg)
     print(f"{split.name}  (dataset {split.dataset}, category {split.category})")
@@ -100,35 +102,41 @@ def cmd_synth(args) -> int:
     if folder.exists() and not args.force:
         raise DataError(f"{folder}: exists already; use it as --data synthetic:{args.name}, or pass --force to "
                         f"make it again")
-    out = synthetic_set(args.name, args.data_root, force=args.force, **options)
+    out = synthetic_set(args.name, args.data_root, force=bool(args.force), **options)
     print(f"wrote {out}; use it with --data synthetic:{args.name} (or --data {out})")
     return 0
 
 
 def cmd_download(args) -> int:
-    table = download_mvtec(args.root, url=args.url, sha256=args.sha256, categories=args.categories,
-                           keep_archive=args.keep_archive, progress=not args.no_progress)
+    """MVTec AD into <data-root>/mvtec, where `--data mvtec:CATEGORY` looks (or into the folder --root names)."""
+    folder = Path(args.mvtec_folder or Path(args.data_root) / "mvtec")
+    table = download_mvtec(folder, url=args.url, sha256=args.sha256, categories=args.categories,
+                           keep_archive=bool(args.keep_archive), progress=not args.quiet)
     _print_table(table)
-    print(f"MVTec AD (licence CC BY-NC-SA 4.0) is in {mvtec_root(args.root)}; use --data mvtec:{args.root}/CATEGORY")
+    print(f"MVTec AD (licence CC BY-NC-SA 4.0) is in {mvtec_root(folder)}; use --data mvtec:{folder}/CATEGORY")
     return 0
 
 
 def add_data_parser(subparsers) -> argparse.ArgumentParser:
     """Add `data` and its sub-commands to an argparse sub-parser collection; return the `data` parser."""
     parser = subparsers.add_parser("data", help="list, describe, verify, make and download datasets",
-                                   description=__doc__.split("\n\n")[0])
+                                   description=__doc__.split("\n\n")[0], formatter_class=Formatter)
     sub = parser.add_subparsers(dest="data_command", metavar="COMMAND", required=True)
 
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".", formatter_class=Formatter)
+
     def with_root(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        p.add_argument("--data-root", default=DEFAULT_ROOT, help=f"where datasets live (default {DEFAULT_ROOT})")
+        p.add_argument("--data-root", default=DEFAULT_ROOT, metavar="DIR", help=f"where datasets live [{DEFAULT_ROOT}]")
         return p
 
-    p = with_root(sub.add_parser("list", help="known datasets and which are present under --data-root"))
+    p = with_root(command("list", help="known datasets and which are present under --data-root"))
     p.set_defaults(func=cmd_list)
 
-    p = with_root(sub.add_parser("describe", help="images per split and defect, sizes and modes of a spec"))
+    p = with_root(command("describe", help="images per split and defect, sizes and modes of a spec"))
     p.add_argument("spec", help="a folder, mvtec:ROOT/CAT, insplad:ROOT/ASSET, elpv:mono, synthetic:NAME, ...")
-    p.add_argument("--skip-bad-images", action="store_true", help="drop unreadable images with a warning")
+    p.add_argument("--skip-bad-images", action=BooleanOptionalAction,
+                   help="skip unreadable or too-small images with a warning that counts them, as training does")
     p.add_argument("--min-image-side", type=int, default=Config.__dataclass_fields__["min_image_side"].default)
     p.add_argument("--val-fraction", type=float, default=Config.__dataclass_fields__["val_fraction"].default,
                    help="share of the training images held out for validation, as training does (0 = none)")
@@ -136,13 +144,13 @@ def add_data_parser(subparsers) -> argparse.ArgumentParser:
                    help="the training batch: the validation split must leave at least this many training images")
     p.set_defaults(func=cmd_describe)
 
-    p = sub.add_parser("verify", help="check a dataset folder against the published image counts")
+    p = command("verify", help="check a dataset folder against the published image counts")
     p.add_argument("dataset", choices=["mvtec", "insplad"])
     p.add_argument("root", help="folder holding the categories (mvtec) or unsupervised_anomaly_detection (insplad)")
     p.add_argument("--categories", nargs="+", help="only these categories / assets")
     p.set_defaults(func=cmd_verify)
 
-    p = with_root(sub.add_parser("synth", help="make a synthetic set in MVTec layout under <data-root>/synthetic"))
+    p = with_root(command("synth", help="make a synthetic set in MVTec layout under <data-root>/synthetic"))
     p.add_argument("name", help="the set's name; by default its kind and seed follow from it")
     p.add_argument("--kind", choices=SYNTHETIC_KINDS, help="default: object if NAME contains 'object', else texture")
     p.add_argument("--n-train", type=int)
@@ -155,16 +163,21 @@ def add_data_parser(subparsers) -> argparse.ArgumentParser:
                                                         "0.3 with 'small', 0.1 with 'fine', else 1)")
     p.add_argument("--defect-opacity", type=float, help="blend defects over the surface, 0.1-1 (default 1; 0.5 with "
                                                           "'fine')")
-    p.add_argument("--force", action="store_true", help="replace an existing set of that name")
+    p.add_argument("--force", action=BooleanOptionalAction, help="replace an existing set of that name")
     p.set_defaults(func=cmd_synth)
 
-    p = sub.add_parser("download", help="download and unpack a dataset (opt-in; MVTec AD only)")
+    p = command("download", help="download and unpack a dataset (opt-in; MVTec AD only)")
     p.add_argument("dataset", choices=["mvtec"])
-    p.add_argument("--root", default=str(Path(DEFAULT_ROOT) / "mvtec"), help="where to put it (default data/mvtec)")
+    p.add_argument("--data-root", default=DEFAULT_ROOT, metavar="DIR",
+                   help=f"where datasets live; MVTec AD goes to DIR/mvtec, where --data mvtec:CATEGORY looks "
+                        f"[{DEFAULT_ROOT}]")
+    p.add_argument("--root", dest="mvtec_folder", help=SUPPRESS)  # the MVTec folder itself: older scripts' spelling
     p.add_argument("--url", help=f"archive URL (default: ${MVTEC_URL_ENV}, else adnkit.data.mvtec.MVTEC_URL)")
     p.add_argument("--sha256", help="expected sha256 of the archive (without it the digest is printed, unchecked)")
-    p.add_argument("--categories", nargs="+", choices=list(MVTEC_CATEGORIES), help="unpack only these")
-    p.add_argument("--keep-archive", action="store_true", help="keep the .tar.xz after unpacking")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--categories", nargs="+", choices=list(MVTEC_CATEGORIES), metavar="CATEGORY",
+                   help=f"unpack only these: {', '.join(MVTEC_CATEGORIES)}")
+    p.add_argument("--keep-archive", action=BooleanOptionalAction, help="keep the .tar.xz after unpacking")
+    p.add_argument("--quiet", action=BooleanOptionalAction, help="no progress bar")
+    p.add_argument("--no-progress", dest="quiet", action="store_const", const=True, help=SUPPRESS)  # older spelling
     p.set_defaults(func=cmd_download)
     return parser

@@ -1,7 +1,8 @@
-"""The `adnkit` command: train, score, export, bench, demo, explain, data.
+"""The `adnkit` command: train, score, export, explain, bench, demo, study and data.
 
-Every Config field is a flag of the same name (`image_size` -> `--image-size`) on train and bench. Mistakes a
-person can fix end with one line on stderr and exit status 2, never a traceback.
+Every Config field is a flag of the same name (`image_size` -> `--image-size`) on train, bench, demo and study,
+which also take --config FILE and --print-config (adnkit.cli.settings). Mistakes a person can fix end with one line
+on stderr and exit status 2, never a traceback.
 """
 
 from __future__ import annotations
@@ -15,8 +16,15 @@ import pandas as pd
 
 from adnkit.attention.registry import allow_import, is_module_path, module_of
 from adnkit.cli.data import add_data_parser
-from adnkit.config import PRESETS, Config, field_docs, group_fields, parse_value, preset
-from adnkit.config.checks import flag
+from adnkit.cli.help import Formatter, Parser
+from adnkit.cli.settings import (
+    add_settings_flags,
+    default_preset,
+    print_settings,
+    settings_from_args,
+    switch_spelling,
+)
+from adnkit.config import Config
 from adnkit.core.errors import AdnkitError, ConfigError
 from adnkit.core.version import __version__
 from adnkit.data import expand_specs
@@ -40,39 +48,10 @@ DEMO_DATA = ("elpv:mono", "synthetic:demo")
 DEMO_ATTENTIONS = ("none", "se", "cbam")
 
 
-def add_config_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
-    """--preset and one flag per Config field (strings parsed to the field's type later), grouped by concern."""
-    parser.add_argument("--preset", default="cpu", choices=sorted(PRESETS),
-                        help="named settings: paper (the papers' values, GPU), cpu (minutes), ci (seconds)")
-    presets = {name: preset(name) for name in PRESETS}
-    for concern, names in group_fields().items():
-        group = parser.add_argument_group(f"{concern} settings (override the preset; adnkit/config/{concern}.py)")
-        for name in names:
-            if name not in skip:
-                group.add_argument(flag(name), dest=f"cfg_{name}", metavar="VALUE", default=None,
-                                   help=_field_doc(name, presets))
-
-
-def _field_doc(name: str, presets: dict[str, Config], default_preset: str = "cpu") -> str:
-    """The field's docstring and its value under each preset, the one that applies first (train, bench and
-    demo default to --preset cpu): "... [cpu preset: 160; paper: 448; ci: 128]", or "[every preset: 0.0002]"."""
-    def shown(value) -> str:
-        text = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
-        return (text or "''").replace("%", "%%")  # argparse %-formats help texts
-
-    order = (default_preset, *(p for p in presets if p != default_preset))
-    values = {p: shown(getattr(presets[p], name)) for p in order}
-    if len(set(values.values())) == 1:
-        where = f"every preset: {values[default_preset]}"
-    else:
-        where = "; ".join(f"{p}{' preset' if p == default_preset else ''}: {v}" for p, v in values.items())
-    return f"{field_docs().get(name, '')} [{where}]".strip()
-
-
 def add_allow_import_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-import", action="append", default=[], metavar="MODULE",
-                        help="let adnkit import MODULE for an attention block named MODULE:Class (in a run's "
-                             "config.json or a setting); repeatable. Also: ADNKIT_ALLOW_IMPORT=mod1,mod2")
+                        help="let adnkit import MODULE for an attention block MODULE:Class; repeatable (also "
+                             "ADNKIT_ALLOW_IMPORT=mod1,mod2)")
 
 
 def allow_imports(args: argparse.Namespace) -> None:
@@ -82,17 +61,22 @@ def allow_imports(args: argparse.Namespace) -> None:
     allow_import(*getattr(args, "allow_import", []), *modules)
 
 
-def config_from_args(args: argparse.Namespace, **fixed) -> Config:
-    """The preset with the flags given on the command line, then `fixed` over both."""
-    overrides = {k[4:]: parse_value(k[4:], v) for k, v in vars(args).items() if k.startswith("cfg_") and v is not None}
-    return preset(args.preset, **{**overrides, **fixed})
+def require(args: argparse.Namespace, **flags: str) -> None:
+    """Flags a command needs unless it only prints its settings: {dest: "--out DIR: what it is"}."""
+    for dest, text in flags.items():
+        if not getattr(args, dest):
+            raise AdnkitError(f"adnkit {args.command} needs {text}")
 
 
 def cmd_train(args) -> int:
+    cfg = settings_from_args(args)
+    if args.print_config:
+        return print_settings(cfg, args.print_config)
+    require(args, out="--out DIR, the run folder to write")
     # --resume continues the run in --out with its own settings; only --device may change (adnkit.training.state)
-    metrics = train(config_from_args(args), args.out, resume=args.resume, progress=not args.quiet)
-    print(f"{args.out}: AUROC last {metrics['auroc_last']:.4f}, best {metrics['auroc_best']:.4f} "
-          f"(meta epoch {metrics['best_epoch']}; best = max over test evaluations, as in the papers); "
+    metrics = train(cfg, args.out, resume=bool(args.resume), progress=not args.quiet)
+    print(f"{args.out}: AUROC {100 * metrics['auroc_last']:.1f}% (last model), best {100 * metrics['auroc_best']:.1f}% "
+          f"at meta epoch {metrics['best_epoch']} (max over test evaluations, optimistic); "
           f"{metrics['train_images_per_s']:.1f} train img/s, {metrics['test_images_per_s']:.1f} test img/s")
     return 0
 
@@ -102,9 +86,18 @@ def cmd_score(args) -> int:
     table = detector.score_files(args.images, progress=not args.quiet)
     if args.csv:
         table.to_csv(args.csv, index=False)
-    with_pd_options(lambda: print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}")))
+    print(score_lines(table))
     print(detector.threshold_source())
     return 0
+
+
+def score_lines(table: pd.DataFrame) -> str:
+    """One line per image: its path, its score and its decision, in aligned columns."""
+    paths = table["path"].astype(str)
+    scores = [f"{s:.4f}" for s in table["score"]]
+    width, score_width = paths.str.len().max(), max(map(len, scores))
+    return "\n".join(f"{p:<{width}}  score {s:>{score_width}}  {d}"
+                     for p, s, d in zip(paths, scores, table["decision"], strict=True))
 
 
 def cmd_export(args) -> int:
@@ -140,13 +133,16 @@ def _bench(specs, attentions, seeds: int, base: Config, out: Path, progress: boo
 def cmd_bench(args) -> int:
     grid = parse_grid(args.grid)  # before anything runs: a typo in --grid fails at once
     try:
-        base = config_from_args(args)
+        base = settings_from_args(args)
     except ConfigError:
         if not grid:
             raise
         # e.g. --scales 4 --grid image_size=512,640 at a 256 px preset: the base is invalid, but every cell
         # sets image_size itself. The swept fields take their first grid value in the base (it never runs).
-        base = config_from_args(args, **{field: values[0] for field, values in grid.items()})
+        base = settings_from_args(args, **{field: values[0] for field, values in grid.items()})
+    if args.print_config:
+        return print_settings(base, args.print_config)
+    require(args, data="--data SPEC [SPEC ...], the datasets", out="--out DIR, the benchmark folder to write")
     return _bench(args.data, args.attention, args.seeds, base, Path(args.out), not args.quiet,
                   executor_from_args(args), grid=grid)
 
@@ -154,14 +150,17 @@ def cmd_bench(args) -> int:
 def cmd_demo(args) -> int:
     """The README's main job: DifferNet vs SE vs CBAM on the embedded ELPV mono cells (real data, offline) and a
     synthetic set whose answer is known, at the cpu preset (six runs of a few minutes each on 2 cores)."""
-    base = config_from_args(args)
+    base = settings_from_args(args)
+    if args.print_config:
+        return print_settings(base, args.print_config)
     out = Path(args.out)
     differ = BenchFolder(out).settings_that_differ(jsonable(base.to_dict()))
     if differ:  # e.g. a demo made before the preset changed: keep it, beside the new one
         kept = out.with_name(f"{out.name}-before-{time.strftime('%Y%m%d-%H%M%S')}")
         out.rename(kept)
         print(f"adnkit demo: {out} was made with other settings ({', '.join(differ)}); moved it to {kept}")
-    print(f"adnkit demo: {', '.join(DEMO_DATA)} x {', '.join(DEMO_ATTENTIONS)} at preset {args.preset!r} -> {args.out}")
+    print(f"adnkit demo: {', '.join(DEMO_DATA)} x {', '.join(DEMO_ATTENTIONS)} at preset "
+          f"{args.preset or default_preset()!r} -> {args.out}")
     return _bench(DEMO_DATA, DEMO_ATTENTIONS, 1, base, out, not args.quiet, executor_from_args(args))
 
 
@@ -178,13 +177,16 @@ STUDY_FIXED = (
 
 def cmd_study(args) -> int:
     """adnkit study attention: the ablation of adnkit.experiments.study, then its table and the report's path."""
-    base = config_from_args(args)
+    base = settings_from_args(args)
+    if args.print_config:
+        return print_settings(base, args.print_config)
+    require(args, data="--data SPEC [SPEC ...], the datasets", out="--out DIR, the benchmark folder to write")
     specs = expand_specs(list(args.data), base.data_root)
     started = time.perf_counter()
     trained_seeds = None if args.trained_seeds is None else range(args.trained_seeds)
     table = attention_study(specs, range(args.seeds), base, Path(args.out), progress=not args.quiet,
-                      spread_images=args.spread_images, preset_name=args.preset, trained_seeds=trained_seeds,
-                      executor=executor_from_args(args))
+                            spread_images=args.spread_images, preset_name=args.preset or default_preset(),
+                            trained_seeds=trained_seeds, executor=executor_from_args(args))
     with_pd_options(lambda: print(format_study(table)))
     table_file, text_file = BenchFolder(args.out).study_files
     print(text_file.read_text().strip())
@@ -201,7 +203,7 @@ def cmd_explain(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="adnkit", description=__doc__.splitlines()[0])
+    parser = Parser(prog="adnkit", description=__doc__.split("\n\n")[0], formatter_class=Formatter)
     parser.add_argument("--version", action="version", version=f"adnkit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_run_commands(sub)
@@ -210,97 +212,121 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _command(sub, name: str, help: str, usage: str | None = None) -> argparse.ArgumentParser:
+    """A sub-command whose description is its help line, with adnkit's formatter and one-line errors."""
+    return sub.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".", usage=usage,
+                          formatter_class=Formatter)
+
+
+def add_quiet_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quiet", action=argparse.BooleanOptionalAction, help="no progress bars")
+
+
 def _add_run_commands(sub) -> None:
     """train, score, export and explain: one run folder each."""
-    p = sub.add_parser("train", help="train DifferNet / AttentDifferNet on one dataset and write a run folder")
-    p.add_argument(
-        "--out", required=True, help="run folder to write (settings, metrics, weights, test scores, history)"
-    )
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    add_config_flags(p)
+    p = _command(sub, "train", "train DifferNet / AttentDifferNet on one dataset and write a run folder",
+                 usage="%(prog)s --out DIR [--resume] [--config FILE] [--preset NAME] [--SETTING VALUE ...]")
+    p.add_argument("--out", metavar="DIR", help="run folder to write (settings, metrics, weights, test scores)")
+    p.add_argument("--resume", action=argparse.BooleanOptionalAction,
+                   help="continue the run in --out from its last checkpoint, with its own settings")
+    add_quiet_flag(p)
     add_allow_import_flag(p)
+    add_settings_flags(p)
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("score", help="score new images with a trained run (or its .onnx export)")
+    p = _command(sub, "score", "score new images with a trained run (or its .onnx export)")
     p.add_argument("run_dir", help="a run folder written by `adnkit train`, or an .onnx file from `adnkit export`")
     p.add_argument("images", nargs="+", help="image files or folders")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--csv", help="also write the table to this CSV file")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--device", metavar="DEVICE", default="auto", help="auto, cpu, cuda or cuda:N [auto]")
+    p.add_argument("--csv", metavar="FILE", help="also write the scores to this CSV file")
+    add_quiet_flag(p)
     add_allow_import_flag(p)
     p.set_defaults(func=cmd_score)
 
-    p = sub.add_parser("export", help="export a trained run to one ONNX file (uint8 images -> scores) for onnxruntime")
+    p = _command(sub, "export", "export a trained run to one ONNX file (uint8 images -> scores) for onnxruntime")
     p.add_argument("run_dir", help="a run folder written by `adnkit train`")
-    p.add_argument("--out", required=True, help="the .onnx file to write")
-    p.add_argument("--opset", type=int, default=None, help="ONNX opset (default: torch's exporter's; 16 or later)")
-    p.add_argument("--batch", default="dynamic", help="'dynamic' (any number of images per call) or a fixed N")
+    p.add_argument("--out", required=True, metavar="FILE", help="the .onnx file to write")
+    p.add_argument("--opset", type=int, metavar="INT", help="ONNX opset, 16 or later [torch's exporter's]")
+    p.add_argument("--batch", default="dynamic", metavar="N",
+                   help="dynamic (any number of images per call) or a fixed N [dynamic]")
     add_allow_import_flag(p)
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("explain", help="write Grad-CAM / gradient-map overlays (PNG) for images")
+    p = _command(sub, "explain", "write Grad-CAM / gradient-map overlays (PNG) for images")
     p.add_argument("run_dir", help="a run folder written by `adnkit train`")
     p.add_argument("images", nargs="+", help="image files or folders")
     p.add_argument("--compare", nargs="+", default=[], metavar="RUN_DIR",
                    help="more run folders (e.g. the SE and CBAM runs): overlays side by side per image")
-    p.add_argument("--out", required=True)
-    p.add_argument("--method", default="gradcam", help="gradcam, gradcam++, xgradcam, layercam or gradients")
-    p.add_argument("--layer", default="last",
-                   help="backbone slot position (1, 4, 11; 2, 5, 12 for --attention-site pool) or 'last'")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for the PNG files")
+    p.add_argument("--method", default="gradcam", metavar="NAME",
+                   help="gradcam, gradcam++, xgradcam, layercam or gradients [gradcam]")
+    p.add_argument("--layer", default="last", metavar="SLOT",
+                   help="backbone slot position (1, 4, 11; 2, 5, 12 for --attention-site pool) or last [last]")
+    p.add_argument("--device", metavar="DEVICE", default="auto", help="auto, cpu, cuda or cuda:N [auto]")
     add_allow_import_flag(p)
     p.set_defaults(func=cmd_explain)
 
 
+MATRIX_USAGE = "%(prog)s --data SPEC [SPEC ...] --out DIR [--config FILE] [--preset NAME] [--SETTING VALUE ...]"
+
+
 def _add_matrix_commands(sub) -> None:
     """bench, demo and study: many runs in one benchmark folder."""
-    p = sub.add_parser("bench", help="run datasets x categories x attention x seeds and write results + report.html")
-    p.add_argument("--data", nargs="+", required=True, help="dataset specs (elpv, mvtec:ROOT, synthetic:NAME, ...)")
-    p.add_argument("--attention", nargs="+", default=list(DEMO_ATTENTIONS), help="variants, e.g. none se cbam")
-    p.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 per cell")
+    p = _command(sub, "bench", "run datasets x categories x attention x seeds and write results and a report",
+                 usage=MATRIX_USAGE)
+    p.add_argument("--data", nargs="+", metavar="SPEC",
+                   help="dataset specs (elpv:mono, mvtec:ROOT, synthetic:NAME, ...)")
+    p.add_argument("--attention", nargs="+", default=list(DEMO_ATTENTIONS), metavar="NAME",
+                   help=f"the variants [{' '.join(DEMO_ATTENTIONS)}]")
+    p.add_argument("--seeds", type=int, default=1, metavar="N", help="seeds 0..N-1 per cell [1]")
     p.add_argument("--grid", action="append", default=[], metavar="FIELD=V1,V2",
                    help="another axis: any setting and its values, e.g. --grid train_attention=false,true or "
                         "--grid attention_positions='1,4,11|2,5,12' (tuple values separated by '|'); repeatable")
-    p.add_argument("--out", required=True)
-    p.add_argument("--quiet", action="store_true")
-    add_config_flags(p, skip=("data", "attention", "seed"))
-    add_executor_flags(p)
+    p.add_argument("--out", metavar="DIR", help="the benchmark folder to write")
+    add_quiet_flag(p)
     add_allow_import_flag(p)
+    add_executor_flags(p)
+    add_settings_flags(p, skip=("data", "attention", "seed"))
     p.set_defaults(func=cmd_bench)
 
-    p = sub.add_parser(
-        "demo", help="the main job: DifferNet vs SE vs CBAM on the embedded ELPV solar cells and a synthetic set"
-    )
-    p.add_argument("--out", default="runs/demo")
-    p.add_argument("--quiet", action="store_true")
-    add_config_flags(p, skip=("data", "attention", "seed"))
-    add_executor_flags(p)
+    p = _command(sub, "demo", "the main job: DifferNet vs SE vs CBAM on the embedded ELPV solar cells and a "
+                              "synthetic set",
+                 usage="%(prog)s [--out DIR] [--config FILE] [--preset NAME] [--SETTING VALUE ...]")
+    p.add_argument("--out", default="runs/demo", metavar="DIR", help="the benchmark folder to write [runs/demo]")
+    add_quiet_flag(p)
     add_allow_import_flag(p)
+    add_executor_flags(p)
+    add_settings_flags(p, skip=("data", "attention", "seed"))
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("study", help="answer a question with a prepared ablation: `study attention` (does attention "
-                                     "help, in which reading, and why)")
+    p = _command(sub, "study", "answer a question with a prepared ablation: `study attention` (does attention "
+                               "help, in which reading, and why)",
+                 usage="%(prog)s attention " + MATRIX_USAGE.removeprefix("%(prog)s "))
     p.add_argument("question", choices=["attention"],
                    help="attention: none / SE / CBAM x site relu|pool x frozen | trained | trained + guard")
-    p.add_argument("--data", nargs="+", required=True, help="dataset specs (elpv:mono, mvtec:ROOT, ...)")
-    p.add_argument("--seeds", type=int, default=1,
-                   help="seeds 0..N-1 per cell (0 with --trained-seeds N: the trained variants alone)")
-    p.add_argument("--trained-seeds", type=int, default=None,
+    p.add_argument("--data", nargs="+", metavar="SPEC", help="dataset specs (elpv:mono, mvtec:ROOT, ...)")
+    p.add_argument("--seeds", type=int, default=1, metavar="N",
+                   help="seeds 0..N-1 per cell (0 with --trained-seeds N: the trained variants alone) [1]")
+    p.add_argument("--trained-seeds", type=int, default=None, metavar="N",
                    help="seeds 0..N-1 for the trained variants, which cannot use the feature cache and cost far "
-                        "more (default: --seeds; 0: only the variants without training, which a later call adds to)")
-    p.add_argument("--out", required=True)
-    p.add_argument("--spread-images", type=int, default=128, help="training images the feature spread is measured on")
-    p.add_argument("--quiet", action="store_true")
-    add_config_flags(p, skip=STUDY_FIXED)
-    add_executor_flags(p)
+                        "more (0: only the variants without training, which a later call adds to) [--seeds]")
+    p.add_argument("--out", metavar="DIR", help="the benchmark folder to write")
+    p.add_argument("--spread-images", type=int, default=128, metavar="N",
+                   help="training images the feature spread is measured on [128]")
+    add_quiet_flag(p)
     add_allow_import_flag(p)
+    add_executor_flags(p)
+    add_settings_flags(p, skip=STUDY_FIXED)
     p.set_defaults(func=cmd_study)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(switch_spelling(sys.argv[1:] if argv is None else list(argv)))
+    if unknown:  # argparse would name the top-level command's help; name the sub-command's
+        command = " ".join(filter(None, ("adnkit", args.command, getattr(args, "data_command", None))))
+        print(f"adnkit: error: unrecognized arguments: {' '.join(unknown)}; see `{command} --help`", file=sys.stderr)
+        return 2
     try:
         allow_imports(args)
         return int(args.func(args) or 0)
