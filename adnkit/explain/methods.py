@@ -37,11 +37,24 @@ class BlankMapWarning(UserWarning):
     """A map came out constant; it is returned as zeros (on_blank="warn")."""
 
 
-def cam_methods() -> dict[str, type]:
-    """name -> pytorch-grad-cam class (imported on first use: the package pulls matplotlib and scipy)."""
-    import pytorch_grad_cam
+EXPLAIN_INSTALL = "pip install 'adnkit[explain]'"
 
-    return {name: getattr(pytorch_grad_cam, cls) for name, cls in _CAM_CLASS_NAMES.items()}
+
+def import_grad_cam():
+    """The pytorch_grad_cam package (the `explain` extra; imported on first use: it pulls opencv and matplotlib),
+    or a one-line AdnkitError with the install command."""
+    try:
+        import pytorch_grad_cam
+    except ImportError:
+        raise AdnkitError(f"explanations need pytorch-grad-cam, which is not installed; install it with "
+                          f"{EXPLAIN_INSTALL}") from None
+    return pytorch_grad_cam
+
+
+def cam_methods() -> dict[str, type]:
+    """name -> pytorch-grad-cam class."""
+    grad_cam = import_grad_cam()
+    return {name: getattr(grad_cam, cls) for name, cls in _CAM_CLASS_NAMES.items()}
 
 
 def canonical_method(method: str) -> str:

@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from adnkit.explain.methods import import_grad_cam
+
 
 def resize01(m: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
     """Bilinear resize of a map to (H, W) and min-max to [0, 1] (a constant map becomes zeros)."""
@@ -22,6 +24,7 @@ def resize01(m: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
 
 def overlay_map(rgb: np.ndarray, m: np.ndarray, image_weight: float = 0.5) -> np.ndarray:
     """uint8 RGB overlay of a [0, 1] map on a float RGB image in [0, 1] (pytorch-grad-cam's JET overlay)."""
+    import_grad_cam()  # a one-line error naming the `explain` extra when it is missing
     from pytorch_grad_cam.utils.image import show_cam_on_image
 
     return show_cam_on_image(np.clip(rgb, 0, 1).astype(np.float32), m.astype(np.float32), use_rgb=True,
