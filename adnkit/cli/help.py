@@ -1,9 +1,9 @@
 """How the `adnkit` command talks: mistakes in one line (exit status 2), help that fits a screen, `--help-all`.
 
 Parser      an argparse.ArgumentParser whose usage errors are one line, like adnkit's own errors
-Formatter   `--[no-]train-attention` for switches; descriptions and epilogs keep their line breaks
+Formatter   `--[no-]train-attention` for switches; descriptions keep their line breaks
 HelpAll     `--help-all`: the help with every flag that `--help` leaves out, each with its whole description
-hidden      add a flag that `--help-all` shows but `--help` does not
+with_help   a flag's `--help` text (or none: `--help-all` only) and its `--help-all` text
 """
 
 from __future__ import annotations

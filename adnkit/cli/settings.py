@@ -115,7 +115,7 @@ def settings_from_args(args: argparse.Namespace, **fixed) -> Config:
 
 def print_settings(cfg: Config, fmt: str) -> int:
     """--print-config: the settings as a run folder's config.json holds them, or as YAML; exit status 0."""
-    print(yaml_text(cfg.to_dict()) if fmt == "yaml" else cfg.to_json(), end="" if fmt == "yaml" else "\n")
+    print(yaml_text(cfg.to_dict()) if fmt == "yaml" else cfg.to_json() + "\n", end="")
     return 0
 
 

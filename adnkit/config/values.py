@@ -55,8 +55,8 @@ def read_settings_file(path: Path):
     cannot be read or parsed is a one-line ConfigError naming it."""
     is_yaml = path.suffix.lower() in YAML_SUFFIXES
     if not path.is_file():
-        raise ConfigError(f"{path}: no such settings file; give a YAML or JSON file of settings, such as a run "
-                          "folder's config.json or --print-config's output")
+        raise ConfigError(f"{path}: cannot read config: no such file; give a YAML or JSON file of settings, such as "
+                          "a run folder's config.json or --print-config's output")
     try:
         text = path.read_text()
         return yaml.safe_load(text) if is_yaml else json.loads(text)
