@@ -39,8 +39,8 @@ def test_help_shows_the_values_of_the_preset_that_applies(capsys):
         with pytest.raises(SystemExit):
             main([command, "--help"])
         out = " ".join(capsys.readouterr().out.split())  # argparse wraps the help text
-        assert "--image-size VALUE [cpu preset: 256; paper: 448; ci: 128]" in out
-        assert "[cpu preset: cpu; paper: auto; ci: cpu]" in out  # --device
+        assert "--image-size VALUE [cpu preset: 256; paper: 448; gpu: 448; ci: 128]" in out
+        assert "[every preset: auto]" in out  # --device
         assert "[every preset: 0.0002]" in out  # --lr, the same everywhere
         assert "default 448" not in out
 
