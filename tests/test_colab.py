@@ -14,6 +14,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import torch
 from packaging.requirements import Requirement
 from packaging.version import Version
 
@@ -86,8 +87,6 @@ def test_dry_run_prints_the_command_with_the_runtimes_constraints(capsys):
     command = out.strip().splitlines()[-1].split()
     assert command[:4] == [sys.executable, "-m", "pip", "install"] and command[-1] == "/content/adnkit[data]"
     constraints = Path(command[command.index("--constraint") + 1]).read_text().split()
-    import torch
-
     assert f"torch=={torch.__version__.split('+')[0]}" in constraints  # this interpreter's own versions
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import shutil
 import types
 import warnings
 from pathlib import Path
@@ -26,6 +27,7 @@ from adnkit.detection.detector import Detector
 from adnkit.model import fastpath, memory
 from adnkit.model.differnet import DifferNet
 from adnkit.model.flow import count_parameters
+from adnkit.training.trainer import train
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 GIB = 2**30
@@ -221,8 +223,6 @@ def test_device_record_names_the_device_its_memory_and_capability(monkeypatch):
 # --- a run folder crosses machines -------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def cpu_run(tmp_path_factory):
-    from adnkit.training.trainer import train
-
     root = tmp_path_factory.mktemp("device-run")
     cfg = preset("ci", data="synthetic:device", data_root=str(root / "data"), meta_epochs=1, sub_epochs=1,
                  max_train_images=16, device="cpu")
@@ -256,8 +256,6 @@ def test_metrics_record_the_device_the_run_used(cpu_run):
 
 @pytest.mark.slow  # trains a tiny run
 def test_a_run_written_on_a_gpu_scores_on_a_cpu(cpu_run, tmp_path, monkeypatch):
-    import shutil
-
     run = tmp_path / "gpu-run"
     shutil.copytree(cpu_run[0], run)
     _as_if_written_on_a_gpu(run, monkeypatch)
