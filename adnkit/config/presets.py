@@ -4,9 +4,10 @@
   "paper"  DifferNet's published recipe (docs/method.md): 448 px, 3 scales, 8 GLOW blocks of width 2048,
            24 meta epochs x 8 sub epochs, batch 24 x 4 rotations, 64 test rotations. Hours, on a GPU.
   "gpu"    One lesson on a free Colab GPU (a T4): the paper's images, flow, batches, fresh rotations and test
-           rotations, for 4 x 6 = 24 epochs instead of 192. About 5 minutes for an MVTec AD category of 300
-           training images on a T4, by an estimate from FLOPs, bytes and the image decoding it waits for
-           (docs/benchmarks.md): the T4's arithmetic is a fraction of it.
+           rotations, for 4 x 6 = 24 epochs instead of 192, images decoded by 2 loader workers. 3 to 5 minutes
+           for an MVTec AD category of 200 to 400 training images on a T4 by an estimate from measured FLOPs,
+           memory and image decoding (benchmarks/gpu_estimate.py), most of it decoding PNGs: the GPU computes
+           about a fifth of the time. The paper preset: 27 to 48 minutes there.
   "cpu"    A laptop in minutes: 256 px at 2 scales, a narrower flow, fewer epochs and rotations.
   "ci"     Seconds: tiny images and a tiny flow, for tests and notebook validation.
 

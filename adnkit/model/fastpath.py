@@ -116,7 +116,8 @@ def set_flow_precision(flow: nn.Module, precision: str) -> int:
 def cuda_backbone_dtype(amp: bool, device: torch.device, need_grad: bool) -> torch.dtype | None:
     """The autocast dtype of a backbone pass on a CUDA `device` under cfg.amp: bf16 where the GPU has it natively;
     on older GPUs (T4, V100) fp16 for passes without a gradient, whose activations stay far inside fp16's range
-    (docs/benchmarks.md), and float32 (None) for passes with one, which fp16 would need a loss scaler for."""
+    (benchmarks/fp16_headroom.py: at most 135 against 65504), and float32 (None) for passes with one, which fp16
+    would need a loss scaler for."""
     if not amp:
         return None
     if device_has_bf16(device):
