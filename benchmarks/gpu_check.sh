@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The GPU check of issue 14 (benchmarks/gpu_check.py): CUDA-marked tests, paper-preset step and scoring
-# timings with and without bf16 / channels-last / compile, one paper-preset run of 1 meta epoch on a synthetic
-# set; one JSON out. Under 8 minutes on one modern GPU. Without a GPU it runs its CPU parts at a tiny size.
+# The GPU check (benchmarks/gpu_check.py): CUDA-marked tests, one MVTec-sized synthetic category at the gpu
+# preset, notebooks 00, 03 and 06 under nbval at the gpu preset, the same category at the paper preset (wall
+# time, AUROC, peak memory of each), then paper-preset step and scoring timings; one JSON out, written after
+# every phase. Stopped at 8 minutes. Without a GPU it runs every phase on the CPU at a tiny size.
 #
-#   bash benchmarks/gpu_check.sh [--out benchmarks/results/gpu-check.json] [--no-compile] [--cpu-smoke]
+#   bash benchmarks/gpu_check.sh [--out benchmarks/results/gpu-check.json] [--compile] [--skip PHASE...]
+#                                [--cpu-smoke]
 #
 # PYTHON overrides the interpreter (default: .venv/bin/python if present, else python).
 set -euo pipefail

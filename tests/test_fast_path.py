@@ -200,7 +200,7 @@ def test_backbone_bf16_channels_last_embeddings_stay_close_on_cuda():
 
 @pytest.mark.slow
 def test_gpu_check_runs_its_cpu_parts(tmp_path):
-    """benchmarks/gpu_check.sh without a GPU (or --cpu-smoke): every part runs at a tiny size, one JSON out."""
+    """benchmarks/gpu_check.sh without a GPU (or --cpu-smoke): every phase runs at a tiny size, one JSON out."""
     out = tmp_path / "gpu-check.json"
     done = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), "--cpu-smoke", "--out", str(out),
                            "--data-root", str(tmp_path / "data")],
@@ -211,10 +211,16 @@ def test_gpu_check_runs_its_cpu_parts(tmp_path):
     assert result["mode"] == "cpu-smoke"
     selected = re.match(r"(\d+)/\d+ tests collected", result["cuda_tests"]["summary"])  # pytest -m cuda --co
     assert result["cuda_tests"]["returncode"] == 0 and selected and int(selected.group(1)) >= 3
-    assert {"fp32-plain", "fast"} <= set(result["train_step"])
-    assert all("step_s" in v for v in result["train_step"].values())
-    assert all("images_per_s" in v for v in result["scoring"].values())
-    assert 0 <= result["short_run"]["auroc_last"] <= 1 and "fast_path" in result["short_run"]
+    for name in ("category_gpu", "category_paper"):  # the two category runs, at the ci preset here
+        run = result[name]
+        assert 0 <= run["auroc_last"] <= 1 and run["wall_s"] > 0 and "fast_path" in run, run
+        assert run["n_train"] > 0 and run["device"] == "cpu" and run["device_name"] and run["peak_rss_mb"] > 0
+    notebooks = result["notebooks"]
+    assert notebooks.get("skipped") or (notebooks["returncode"] == 0 and "passed" in notebooks["summary"]), notebooks
+    timings = result["timings"]
+    assert {"fp32-plain", "fast"} <= set(timings["train_step"])
+    assert all("step_s" in v for v in timings["train_step"].values())
+    assert all("images_per_s" in v for v in timings["scoring"].values())
 
 
 @pytest.mark.slow

@@ -3,9 +3,11 @@
 - numbered 00, 01, ... without gaps, 00..06 at least, one notebook per number;
 - committed STRIPPED: no outputs, no execution counts, no stored widget state;
 - each opens with a "What you will learn" markdown cell and ends with a "Try this next" markdown cell;
-- the first code cell is the Colab set-up, which does nothing outside Colab (installs only under `if IN_COLAB:`);
+- the first code cell is the Colab set-up, which does nothing outside Colab (installs only under `if IN_COLAB:`;
+  its exact text is scripts/colab_notebooks.py's, checked in tests/test_colab.py);
 - the second code cell reads the parameters from the environment (ADNKIT_PRESET, ADNKIT_DATA, ADNKIT_DATA_ROOT)
-  with the documented defaults, so that CI can run every notebook at the ci preset;
+  with the documented defaults (the preset: the machine's, adnkit.config.machine_preset), so that CI can run
+  every notebook at the ci preset;
 - shell escapes and installs appear nowhere else, and the notebooks stay thin (they import adnkit).
 """
 
@@ -86,16 +88,17 @@ def test_colab_cell_then_parameters_cell(path):
         assert text in ("import sys", "IN_COLAB = 'google.colab' in sys.modules", f"REPO_URL = {REPO_URL!r}"), \
             f"{path.name}: the Colab cell does something outside `if IN_COLAB:`: {text}"
     inside = ast.unparse(guarded[0])
-    assert "git" in inside and "clone" in inside and "pip" in inside and "install" in inside, \
-        f"{path.name}: the Colab cell should clone and pip-install adnkit"
+    assert "git" in inside and "clone" in inside and "scripts/colab_setup.py" in inside, \
+        f"{path.name}: the Colab cell should clone adnkit and run scripts/colab_setup.py"
     assert "os.environ.get('ADNKIT_REPO', REPO_URL)" in inside, (
         f"{path.name}: clone REPO_URL, overridable by ADNKIT_REPO"
     )
-    assert "check=True" not in inside.split("pip")[0] and "SystemExit" in inside, \
-        f"{path.name}: a failed clone should end in one line saying what to do, not a traceback"
+    assert "check=True" not in inside and inside.count("SystemExit") == 2, \
+        f"{path.name}: a failed clone or install should end in one line saying what to do, not a traceback"
 
+    assert re.search(r'^PRESET = os\.environ\.get\("ADNKIT_PRESET"\) or machine_preset\(\)', params, re.M), \
+        f"{path.name}: the preset is ADNKIT_PRESET, else the machine's (adnkit.config.machine_preset)"
     for var, default in (
-        ("ADNKIT_PRESET", '"cpu"'),
         ("ADNKIT_DATA", '"synthetic:notebooks"'),
         ("ADNKIT_DATA_ROOT", None),
     ):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import html
 import io
+import re
 
+import IPython.display
 import ipywidgets
 import numpy as np
 import pandas as pd
@@ -152,3 +154,23 @@ def test_dropdown_is_wide_and_the_threshold_is_explained_once(explorer, explain_
     assert method and method in explorer.threshold_note()  # the run's own sentence, whatever the method
     assert method not in explorer.w_text.value  # not repeated under each decision
     assert html.escape(method) in explorer.w_how.value
+
+
+def test_a_cell_ending_in_the_explorer_shows_its_widget(explorer, monkeypatch):
+    """IPython calls _ipython_display_ under ipywidgets 7 (Colab's) and 8; a _repr_mimebundle_ that asks the
+    widget for its own fails under 7, whose widgets have none."""
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda *objs, **kwargs: shown.extend(objs))
+    explorer._ipython_display_()
+    assert shown == [explorer.widget]
+    assert not hasattr(W.AnomalyExplorer, "_repr_mimebundle_")
+
+
+def test_in_colab_the_histogram_is_a_page_of_its_own_that_loads_plotly_first(explorer):
+    figure = explorer.state.figure
+    assert W.plot_output(figure, colab=False) is figure  # elsewhere the notebook's own plotly renderer
+    text = W.plot_output(figure, colab=True).data
+    assert text.startswith("<div><iframe srcdoc=") and "<script" not in text  # nothing for Colab to inject or reorder
+    page = html.unescape(re.search(r'srcdoc="([^"]*)"', text).group(1))
+    assert page.index('src="https://cdn.plot.ly/plotly-') < page.index("Plotly.newPlot")
+    assert str(figure.data[0].type) in page

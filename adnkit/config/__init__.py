@@ -8,14 +8,14 @@
     speed.py        SpeedSettings: device, precision, compilation, feature cache
     groups.py       which group a setting belongs to; each setting's type and docstring
     values.py       setting values from command-line text and from JSON
-    presets.py      the named presets (paper, cpu, ci)
+    presets.py      the named presets (paper, gpu, cpu, ci) and machine_preset(), the one this machine gets
     checks.py       the range and choice checks the groups share
 """
 
 from adnkit.config.groups import GROUPS, field_docs, field_group, field_types, group_fields
-from adnkit.config.presets import PRESETS
+from adnkit.config.presets import PRESETS, machine_preset
 from adnkit.config.settings import Config, preset
 from adnkit.config.values import check_json_value, parse_value
 
 __all__ = ["Config", "GROUPS", "PRESETS", "check_json_value", "field_docs", "field_group", "field_types",
-           "group_fields", "parse_value", "preset"]
+           "group_fields", "machine_preset", "parse_value", "preset"]

@@ -3,10 +3,14 @@ which trades fresh random angles for speed; see its docstring)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from adnkit.config.checks import require_choice
 from adnkit.core.errors import ConfigError
+
+DEVICE_NAME = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+"""The devices a setting may name; whether one is present is checked when a run starts (adnkit.core.device)."""
 
 
 @dataclass
@@ -14,9 +18,11 @@ class SpeedSettings:
     """Device, precision, compilation, data-loading workers and the feature cache (adnkit.model.fastpath)."""
 
     device: str = "auto"
-    """Where the run computes: auto (CUDA if present, else CPU), cpu, cuda, cuda:N."""
+    """auto (a CUDA GPU if present; else Apple's MPS if this torch runs all of adnkit there; else the CPU), cpu,
+    cuda, cuda:N, mps. The device a run used, with its name and memory, is in its metrics.json."""
     amp: bool = True
-    """Mixed precision for the backbone on CUDA (ignored on CPU)."""
+    """Mixed precision for the backbone on CUDA: bf16 on GPUs that have it natively (compute capability 8.0 and
+    up: A100, L4, H100), fp16 for passes without a gradient on older ones (T4, V100); ignored on CPU and MPS."""
     channels_last: bool = True
     """channels-last memory format for the backbone on CUDA (ignored on CPU)."""
     num_workers: int = 0
@@ -29,8 +35,9 @@ class SpeedSettings:
     """Adam's implementation: auto (fused where torch has it for the device, else foreach), fused, foreach,
     plain (the per-parameter loop). Same update, different speed."""
     flow_precision: str = "auto"
-    """The flow's Linear layers: auto (bf16 on CUDA, and on CPUs with AVX512-BF16/AMX for subnets at least 1024
-    wide; else fp32), bf16, fp32. Weights, coupling arithmetic, log-det and loss stay float32 either way."""
+    """The flow's Linear layers: auto (bf16 on CUDA GPUs with native bf16, compute capability 8.0 and up, and
+    on CPUs with AVX512-BF16/AMX for subnets at least 1024 wide; else fp32), bf16, fp32. Weights, coupling
+    arithmetic, log-det and loss stay float32 either way."""
     cpu_bf16_backbone: str = "off"
     """The backbone's passes without a gradient on CPU (feature cache, test views, scoring) in bf16 with
     channels-last: off, auto (on for CPUs with native bf16: AVX512-BF16 or AMX), on. Faster, but the
@@ -42,6 +49,8 @@ class SpeedSettings:
 
     def validate(self) -> None:
         """Raise ConfigError for an impossible speed setting."""
+        if not DEVICE_NAME.fullmatch(str(self.device)):
+            raise ConfigError(f"device={self.device!r}: use --device auto, cpu, cuda, cuda:N or mps")
         if self.feature_cache_views < 0:
             raise ConfigError("feature_cache_views must be 0 (no cache) or more")
         require_choice(self, "optimizer_impl", ("auto", "fused", "foreach", "plain"))

@@ -17,6 +17,7 @@ an `ExplorerState`. CAMs are cached per (run, image, method, layer).
 from __future__ import annotations
 
 import html
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -338,7 +339,7 @@ class AnomalyExplorer:
 
             self.w_plot.clear_output(wait=True)
             with self.w_plot:
-                display(self.state.figure)
+                display(plot_output(self.state.figure))
 
     def display(self) -> None:
         """Show the explorer in a notebook cell (returns None, so that the cell does not show it twice)."""
@@ -349,11 +350,27 @@ class AnomalyExplorer:
             self._render()
         display(self.widget)
 
-    def _repr_mimebundle_(self, **kwargs):
-        if self.widget is None:
-            self._build()
-            self._render()
-        return self.widget._repr_mimebundle_(**kwargs)
+    def _ipython_display_(self) -> None:
+        """A cell ending in `explorer` shows it, under ipywidgets 7 (Colab's) and 8 alike."""
+        self.display()
+
+
+def plot_output(figure, colab: bool | None = None, plotlyjs: str | bool = "cdn"):
+    """What the explorer's plot area displays: the plotly figure itself (JupyterLab, Notebook and VS Code render
+    it, offline), or in Google Colab the figure as a page of its own in an iframe, where plotly.js (`plotlyjs`:
+    from its CDN, Colab being online; True inlines it) loads before the figure's script runs. A figure displayed
+    in an Output widget in Colab can fail with "Plotly is not defined" (googlecolab/colabtools#5889).
+    `colab`: None detects it."""
+    if colab is None:
+        colab = "google.colab" in sys.modules
+    if not colab:
+        return figure
+    from IPython.display import HTML
+
+    height = int(figure.layout.height or 450)
+    page = figure.to_html(full_html=True, include_plotlyjs=plotlyjs, default_height=f"{height}px")
+    return HTML(f'<div><iframe srcdoc="{html.escape(page, quote=True)}" style="width:100%;height:{height + 20}px;'
+                'border:none" title="test scores"></iframe></div>')
 
 
 def _resolve(path: str, run_dir: Path) -> Path:

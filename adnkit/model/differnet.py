@@ -106,11 +106,13 @@ class DifferNet(nn.Module):
 
     def _backbone_context(self, x: torch.Tensor, need_grad: bool, cpu_bf16: bool):
         """No autograd through the backbone unless something in it trains or the input wants a gradient;
-        bf16 autocast on CUDA when cfg.amp, and on CPU when `cpu_bf16` (see embed)."""
+        autocast on CUDA when cfg.amp (bf16, or fp16 on GPUs without native bf16: fastpath.cuda_backbone_dtype),
+        and bf16 on CPU when `cpu_bf16` (see embed)."""
         stack = contextlib.ExitStack()
         stack.enter_context(torch.set_grad_enabled(need_grad))
-        if x.is_cuda and self.cfg.amp:
-            stack.enter_context(torch.autocast("cuda", dtype=torch.bfloat16))
+        cuda_dtype = fastpath.cuda_backbone_dtype(self.cfg.amp, x.device, need_grad) if x.is_cuda else None
+        if cuda_dtype is not None:
+            stack.enter_context(torch.autocast("cuda", dtype=cuda_dtype))
         elif cpu_bf16:
             stack.enter_context(torch.autocast("cpu", dtype=torch.bfloat16))
         return stack

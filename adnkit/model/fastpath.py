@@ -22,6 +22,8 @@ from torch import nn
 from torch.optim.optimizer import _get_fused_kernels_supported_devices
 
 from adnkit.config.settings import Config
+from adnkit.core.device import has_native_bf16
+from adnkit.model import memory
 from adnkit.model.flow import Subnet
 
 CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
@@ -45,8 +47,10 @@ def cpu_has_bf16() -> bool:
 
 
 def device_has_bf16(device: torch.device) -> bool:
+    """Native bf16 arithmetic: CUDA GPUs of compute capability 8.0 or more (not a T4 or V100, where
+    torch.cuda.is_bf16_supported() says True through a slow emulation), CPUs with AVX512-BF16 or AMX."""
     if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
+        return has_native_bf16(device)
     if device.type == "cpu":
         return cpu_has_bf16()
     return False
@@ -91,8 +95,8 @@ CPU_BF16_MIN_HIDDEN = 1024
 
 
 def resolve_flow_precision(cfg: Config, device: torch.device) -> str:
-    """cfg.flow_precision for `device`: auto -> bf16 on CUDA and, for subnets at least CPU_BF16_MIN_HIDDEN
-    wide, on CPUs with native bf16; fp32 elsewhere."""
+    """cfg.flow_precision for `device`: auto -> bf16 on CUDA GPUs with native bf16 (compute capability 8.0 and
+    up) and, for subnets at least CPU_BF16_MIN_HIDDEN wide, on CPUs with native bf16; fp32 elsewhere."""
     if cfg.flow_precision != "auto":
         return cfg.flow_precision
     if device.type == "cpu" and cfg.flow_hidden < CPU_BF16_MIN_HIDDEN:
@@ -106,6 +110,25 @@ def set_flow_precision(flow: nn.Module, precision: str) -> int:
     for m in subnets:
         m.bf16 = precision == "bf16"
     return len(subnets)
+
+
+# --- the backbone on CUDA ------------------------------------------------------------------------------------
+def cuda_backbone_dtype(amp: bool, device: torch.device, need_grad: bool) -> torch.dtype | None:
+    """The autocast dtype of a backbone pass on a CUDA `device` under cfg.amp: bf16 where the GPU has it natively;
+    on older GPUs (T4, V100) fp16 for passes without a gradient, whose activations stay far inside fp16's range
+    (benchmarks/fp16_headroom.py: at most 135 against 65504), and float32 (None) for passes with one, which fp16
+    would need a loss scaler for."""
+    if not amp:
+        return None
+    if device_has_bf16(device):
+        return torch.bfloat16
+    return None if need_grad else torch.float16
+
+
+def describe_cuda_backbone(amp: bool, device: torch.device) -> str:
+    """cuda_backbone_dtype in words for metrics.json: bf16, fp16 (passes without a gradient) or fp32."""
+    dtype = cuda_backbone_dtype(amp, device, need_grad=False)
+    return {torch.bfloat16: "bf16", torch.float16: "fp16-no-grad", None: "fp32"}[dtype]
 
 
 # --- the backbone on CPU ------------------------------------------------------------------------------------
@@ -146,7 +169,9 @@ def setup(model, cfg: Config, device: torch.device) -> tuple[torch.optim.Adam, d
     """Apply cfg's fast-path settings to `model` (on `device`) and build its optimiser.
 
     Returns (optimizer, record) where record = {"optimizer": ..., "flow_precision": ..., "compile_flow": ...,
-    and on CPU "cpu_bf16_backbone": ...} holds what was resolved; describe(record) is its one-line form."""
+    and on CPU "cpu_bf16_backbone", on CUDA "cuda_backbone": ...} holds what was resolved; describe(record) is its
+    one-line form. Settings that cannot fit the GPU's memory are a one-line error here (adnkit.model.memory)."""
+    memory.check_fits(model, cfg, device)
     impl = resolve_optimizer_impl(cfg.optimizer_impl, device)
     precision = model.set_flow_precision(device)
     compiled = resolve_compile(cfg.compile_flow, device)
@@ -155,6 +180,8 @@ def setup(model, cfg: Config, device: torch.device) -> tuple[torch.optim.Adam, d
     record = dict(optimizer=impl, flow_precision=precision, compile_flow="on" if compiled else "off")
     if device.type == "cpu":
         record["cpu_bf16_backbone"] = "on" if resolve_cpu_bf16_backbone(cfg.cpu_bf16_backbone) else "off"
+    if device.type == "cuda":
+        record["cuda_backbone"] = describe_cuda_backbone(cfg.amp, device)
     return optimizer, record
 
 

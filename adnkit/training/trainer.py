@@ -27,7 +27,7 @@ import torch
 from tqdm.auto import tqdm
 
 from adnkit.config import Config
-from adnkit.core.device import peak_rss_mb, resolve_device
+from adnkit.core.device import device_record, peak_rss_mb, resolve_device
 from adnkit.core.formatting import safe_name
 from adnkit.core.version import __version__
 from adnkit.data import ImageDataset, load_split
@@ -95,6 +95,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool | str = False, progress
         dataset=split.dataset, category=split.category, device=str(device), feature_cache=pool is not None,
         weights_source=model.backbone.weights_source, adnkit_version=__version__, fast_path=fastpath.describe(fast),
     )
+    metrics.update(device_record(device))
     metrics = Metrics.from_dict(metrics)
     run.write_metrics(metrics)
     return metrics.to_dict()
