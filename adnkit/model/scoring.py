@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from adnkit.config.settings import Config
-from adnkit.model.embedding import AngleFn, embed_views, fixed_angle_fn, pooled_angle_fn, views_of
+from adnkit.model.embedding import AngleFn, PhaseTimer, embed_views, fixed_angle_fn, pooled_angle_fn, untimed, views_of
 from adnkit.model.flow import nll_loss
 from adnkit.model.views import fixed_angles
 
@@ -35,11 +35,13 @@ def scoring_angle_fn(cfg: Config, n_images: int) -> AngleFn:
     return fixed_angle_fn(fixed_angles(cfg.test_transforms))
 
 
-def embed_test_views(model, dataset, progress: bool = False, desc: str = "test views") -> torch.Tensor:
+def embed_test_views(model, dataset, progress: bool = False, desc: str = "test views",
+                     timer: PhaseTimer = untimed) -> torch.Tensor:
     """Embeddings [N, T, D] of every image of `dataset` under its T test rotations."""
     cfg = model.cfg
     return embed_views(model, dataset, cfg.test_transforms, scoring_angle_fn(cfg, len(dataset)),
-                       rows_per_batch=ROWS_PER_BATCH, num_workers=cfg.num_workers, desc=desc, progress=progress)
+                       rows_per_batch=ROWS_PER_BATCH, num_workers=cfg.num_workers, desc=desc, progress=progress,
+                       timer=timer)
 
 
 @torch.no_grad()

@@ -119,6 +119,16 @@ class Metrics:
     threshold_val_fpr: float = math.nan
     """The share of validation images at or above the threshold."""
     n_val: int = 0
+    # --- where the wall clock went (adnkit.training.phases) -------------------------------------------------
+    phases: dict = field(default_factory=dict)
+    """Wall seconds of this call of train() per phase (setup, data, model, resume, train.*, eval.*, checkpoint,
+    final, outputs, metrics); they add up to the call's wall time. A resumed run counts its own attempt."""
+    phases_cpu: dict = field(default_factory=dict)
+    """The process's CPU seconds (all threads) in each phase: wall minus CPU is time spent waiting for a core
+    (or, with several threads, CPU above wall is parallel work)."""
+    startup_seconds: float = math.nan
+    """Seconds the process ran before train() was called: in `adnkit train`, the interpreter's start, the
+    imports and the argument parsing; in a notebook or a loop of runs, everything the process did before."""
     notes: dict = field(default_factory=dict)
     """What each number means, in words."""
     extra: dict = field(default_factory=dict)

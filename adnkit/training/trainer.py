@@ -39,6 +39,7 @@ from adnkit.model.scoring import ROWS_PER_BATCH
 from adnkit.runs.folder import HistoryRow, Metrics, Run
 from adnkit.training import steps
 from adnkit.training.evaluation import Evaluator, auroc_or_nan
+from adnkit.training.phases import Phases, process_age
 from adnkit.training.results import evaluation_record, run_threshold
 from adnkit.training.state import Progress, open_run
 from adnkit.training.steps import TrainingError
@@ -47,114 +48,141 @@ from adnkit.training.steps import TrainingError
 def train(cfg: Config, out_dir: str | Path, resume: bool | str = False, progress: bool = True) -> dict:
     """Train one detector on cfg.data and write the run folder; returns the metrics dict. `resume`: False (a new
     run), True (continue the run in out_dir) or "auto" (continue if there is one): adnkit.training.state."""
-    cfg, resuming = open_run(cfg, out_dir, resume)
-    device = resolve_device(cfg.device)  # bad device or data: fail before the folder is claimed
-    split = load_split(cfg)
-    run = Run(out_dir, cfg) if resuming else Run.create(out_dir, cfg)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-    train_set = ImageDataset(split.train, cfg.image_size, min_side=cfg.min_image_side)
-    test_set = ImageDataset(split.test, cfg.image_size, min_side=cfg.min_image_side)
-    val_set = ImageDataset(split.val, cfg.image_size, min_side=cfg.min_image_side) if split.val else None
-    labels = np.array([s.label for s in split.test])
-
-    model = DifferNet(cfg, progress=progress).to(device)
-    if device.type == "cuda" and cfg.channels_last:
-        model.backbone.to(memory_format=torch.channels_last)
-    optimizer, fast = fastpath.setup(model, cfg, device)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    ckpt = run.load_checkpoint() if resuming else None
-    done = Progress.restore(ckpt, model, optimizer, fast, gen, run.path) if ckpt is not None else Progress()
+    startup, phases = process_age(), Phases()
+    with phases("setup"):
+        cfg, resuming = open_run(cfg, out_dir, resume)
+        device = resolve_device(cfg.device)  # bad device or data: fail before the folder is claimed
+        phases.sync = device.type == "cuda"
+    with phases("data"):
+        split = load_split(cfg)
+    with phases("setup"):
+        run = Run(out_dir, cfg) if resuming else Run.create(out_dir, cfg)
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+    with phases("data"):
+        train_set = ImageDataset(split.train, cfg.image_size, min_side=cfg.min_image_side)
+        test_set = ImageDataset(split.test, cfg.image_size, min_side=cfg.min_image_side)
+        val_set = ImageDataset(split.val, cfg.image_size, min_side=cfg.min_image_side) if split.val else None
+        labels = np.array([s.label for s in split.test])
+    with phases("model"):
+        model = DifferNet(cfg, progress=progress).to(device)
+        if device.type == "cuda" and cfg.channels_last:
+            model.backbone.to(memory_format=torch.channels_last)
+        optimizer, fast = fastpath.setup(model, cfg, device)
+        gen = torch.Generator().manual_seed(cfg.seed)
+    with phases("resume"):
+        ckpt = run.load_checkpoint() if resuming else None
+        done = Progress.restore(ckpt, model, optimizer, fast, gen, run.path) if ckpt is not None else Progress()
     frozen = not model.backbone.has_trainable
-    pool = _view_pool(model, cfg, train_set, done, progress) if frozen else None
-    evaluate = Evaluator(model, test_set, val_set, reuse=frozen and not cfg.random_test_rotations, progress=progress)
+    pool = _view_pool(model, cfg, train_set, done, progress, phases) if frozen else None
+    evaluate = Evaluator(model, test_set, val_set, reuse=frozen and not cfg.random_test_rotations, progress=progress,
+                         timer=phases.prefixed("eval"))
 
     scores = _meta_epochs(model, optimizer, gen, cfg, run, done, pool, train_set, evaluate, labels, split.name,
-                          progress)
-    if scores is None:  # resumed a finished run: score once more with the stored weights
-        scores = _timed_eval(evaluate, done)[0]
-    last_scores = scores
-    if cfg.select == "val" and done.val_best is not None:  # keep the val-selected model instead of the last one
-        model.load_stored_state(done.val_best["model"], run.path)
-        scores = evaluate()[0]
-    model.eval()
-    threshold = run_threshold(cfg, model, evaluate.val_scores(), labels, scores, pool, train_set, progress)
-    run.save_model(model.stored_state(), adnkit_version=__version__)
-    run.write_scores(pd.DataFrame(dict(path=[str(s.path) for s in split.test], label=labels,
-                                       defect=[s.defect for s in split.test], score=scores)))
-    test = TestScores(labels, scores, last_scores, threshold.value, cfg.bootstrap_resamples, cfg.seed)
-    metrics = evaluation_record(cfg, done.history, test, threshold, cfg.select == "val" and done.val_best is not None)
-    epochs_done = done.history[-1].meta_epoch * cfg.sub_epochs if done.history else 0
-    metrics.update(
-        train_seconds=float(done.train_seconds), eval_seconds=float(done.eval_seconds),
-        train_images_per_s=float(len(train_set) * epochs_done / max(done.train_seconds, 1e-9)),
-        test_images_per_s=float(len(test_set) * done.evals / max(done.eval_seconds, 1e-9)),
-        peak_rss_mb=float(peak_rss_mb()),
-        cuda_peak_mb=float(torch.cuda.max_memory_allocated() / 2**20) if device.type == "cuda" else 0.0,
-        n_train=len(train_set), n_test=len(test_set), attention=cfg.attention, seed=int(cfg.seed),
-        dataset=split.dataset, category=split.category, device=str(device), feature_cache=pool is not None,
-        weights_source=model.backbone.weights_source, adnkit_version=__version__, fast_path=fastpath.describe(fast),
-    )
-    metrics = Metrics.from_dict(metrics)
+                          progress, phases)
+    with phases("final"):
+        if scores is None:  # resumed a finished run: score once more with the stored weights
+            scores = _timed_eval(evaluate, done)[0]
+        last_scores = scores
+        if cfg.select == "val" and done.val_best is not None:  # keep the val-selected model instead of the last
+            model.load_stored_state(done.val_best["model"], run.path)
+            scores = evaluate()[0]
+        model.eval()
+        threshold = run_threshold(cfg, model, evaluate.val_scores(), labels, scores, pool, train_set, progress)
+    with phases("outputs"):
+        run.save_model(model.stored_state(), adnkit_version=__version__)
+        run.write_scores(pd.DataFrame(dict(path=[str(s.path) for s in split.test], label=labels,
+                                           defect=[s.defect for s in split.test], score=scores)))
+    with phases("metrics"):
+        test = TestScores(labels, scores, last_scores, threshold.value, cfg.bootstrap_resamples, cfg.seed)
+        metrics = evaluation_record(cfg, done.history, test, threshold,
+                                    cfg.select == "val" and done.val_best is not None)
+        metrics.update(_run_record(cfg, done, device, pool, model, fast, split, len(train_set), len(test_set)))
+    timed = phases.record()
+    metrics = Metrics.from_dict({**metrics, "phases": timed["wall"], "phases_cpu": timed["cpu"],
+                                 "startup_seconds": startup})
     run.write_metrics(metrics)
     return metrics.to_dict()
 
 
-def _view_pool(model, cfg: Config, train_set, done: Progress, progress: bool) -> torch.Tensor | None:
+def _run_record(cfg: Config, done: Progress, device, pool, model, fast: dict, split, n_train: int,
+                n_test: int) -> dict:
+    """The metrics.json keys that describe how the run went: timers, speeds, memory, sizes, versions."""
+    epochs_done = done.history[-1].meta_epoch * cfg.sub_epochs if done.history else 0
+    return dict(
+        train_seconds=float(done.train_seconds), eval_seconds=float(done.eval_seconds),
+        train_images_per_s=float(n_train * epochs_done / max(done.train_seconds, 1e-9)),
+        test_images_per_s=float(n_test * done.evals / max(done.eval_seconds, 1e-9)),
+        peak_rss_mb=float(peak_rss_mb()),
+        cuda_peak_mb=float(torch.cuda.max_memory_allocated() / 2**20) if device.type == "cuda" else 0.0,
+        n_train=n_train, n_test=n_test, attention=cfg.attention, seed=int(cfg.seed),
+        dataset=split.dataset, category=split.category, device=str(device), feature_cache=pool is not None,
+        weights_source=model.backbone.weights_source, adnkit_version=__version__, fast_path=fastpath.describe(fast),
+    )
+
+
+def _view_pool(model, cfg: Config, train_set, done: Progress, progress: bool, phases: Phases) -> torch.Tensor | None:
     """The cached embeddings [N, V, D] of feature_cache_views random rotations per training image (None when
     the cache is off or training is over); the time it takes counts as training."""
     if cfg.feature_cache_views <= 0 or done.done >= cfg.meta_epochs:
         return None
     t0 = time.perf_counter()
-    pool = embed_views(model, train_set, cfg.feature_cache_views,
-                       pooled_angle_fn(len(train_set), cfg.feature_cache_views, cfg.seed),
-                       rows_per_batch=ROWS_PER_BATCH, num_workers=cfg.num_workers,
-                       desc="train views (cached once)", progress=progress)
+    with phases("train.other"):
+        pool = embed_views(model, train_set, cfg.feature_cache_views,
+                           pooled_angle_fn(len(train_set), cfg.feature_cache_views, cfg.seed),
+                           rows_per_batch=ROWS_PER_BATCH, num_workers=cfg.num_workers,
+                           desc="train views (cached once)", progress=progress, timer=phases.prefixed("train"))
     done.train_seconds += time.perf_counter() - t0
     return pool
 
 
 def _timed_eval(evaluate: Evaluator, done: Progress) -> tuple[np.ndarray, float, float]:
     t0 = time.perf_counter()
-    out = evaluate()
+    with evaluate.timer("other"):
+        out = evaluate()
     done.eval_seconds += time.perf_counter() - t0
     done.evals += 1
     return out
 
 
 def _meta_epochs(model, optimizer, gen, cfg: Config, run: Run, done: Progress, pool, train_set, evaluate, labels,
-                 name: str, progress: bool) -> np.ndarray | None:
+                 name: str, progress: bool, phases: Phases) -> np.ndarray | None:
     """Train the remaining meta epochs, each followed by an evaluation, a history row and a checkpoint; the
     last evaluation's test scores (None when no meta epoch was left)."""
     started = time.perf_counter()
     bar = tqdm(range(done.done + 1, cfg.meta_epochs + 1), desc=f"{name} {cfg.attention}", unit="meta epoch",
                disable=not progress, initial=done.done, total=cfg.meta_epochs)
     scores = None
+    timer = phases.prefixed("train")
     for meta in bar:
         t0 = time.perf_counter()
-        model.train()
-        losses: list[float] = []
-        for _ in range(cfg.sub_epochs):
-            if pool is not None:
-                losses += steps.epoch_cached(model, optimizer, pool, cfg, gen, meta)
-            else:
-                losses += steps.epoch_images(model, optimizer, train_set, cfg, gen, meta)
+        with timer("other"):
+            model.train()
+            losses: list[float] = []
+            for _ in range(cfg.sub_epochs):
+                if pool is not None:
+                    losses += steps.epoch_cached(model, optimizer, pool, cfg, gen, meta, timer)
+                else:
+                    losses += steps.epoch_images(model, optimizer, train_set, cfg, gen, meta, timer)
         done.train_seconds += time.perf_counter() - t0
         scores, val_loss, val_score = _timed_eval(evaluate, done)
         if not np.isfinite(scores).all():
             raise TrainingError(f"non-finite test scores after meta epoch {meta}; the last good checkpoint is kept. "
                                 "Lower --lr or check the data")
-        row = HistoryRow(meta_epoch=meta, epoch=meta * cfg.sub_epochs, train_loss=float(np.mean(losses)),
-                         auroc=auroc_or_nan(labels, scores), seconds=time.perf_counter() - started,
-                         val_loss=val_loss, val_score_mean=val_score)
-        done.history.append(row)
-        done.done = meta
-        if cfg.select == "val" and np.isfinite(val_loss) and (done.val_best is None
-                                                              or val_loss < done.val_best["val_loss"]):
-            done.val_best = dict(meta_epoch=meta, val_loss=val_loss, model=model.stored_state())
-        bar.set_postfix(loss=f"{row.train_loss:.3f}", auroc=f"{row.auroc:.3f}")
-        run.save_checkpoint(done.checkpoint(model, optimizer, gen))
-        run.write_history(done.history)
+        with evaluate.timer("other"):
+            row = HistoryRow(meta_epoch=meta, epoch=meta * cfg.sub_epochs, train_loss=float(np.mean(losses)),
+                             auroc=auroc_or_nan(labels, scores), seconds=time.perf_counter() - started,
+                             val_loss=val_loss, val_score_mean=val_score)
+            done.history.append(row)
+            done.done = meta
+            if cfg.select == "val" and np.isfinite(val_loss) and (done.val_best is None
+                                                                  or val_loss < done.val_best["val_loss"]):
+                done.val_best = dict(meta_epoch=meta, val_loss=val_loss, model=model.stored_state())
+            bar.set_postfix(loss=f"{row.train_loss:.3f}", auroc=f"{row.auroc:.3f}")
+        with phases("checkpoint"):
+            run.save_checkpoint(done.checkpoint(model, optimizer, gen))
+        with phases("outputs"):
+            run.write_history(done.history)
     return scores
 
 
