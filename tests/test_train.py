@@ -6,6 +6,7 @@ import json
 import math
 import pickle
 import time
+from collections import Counter
 
 import pandas as pd
 import pytest
@@ -15,6 +16,7 @@ import adnkit.training.steps as steps_module
 import adnkit.training.trainer as train_module
 from adnkit.config.settings import preset
 from adnkit.core.errors import AdnkitError
+from adnkit.data.dataset import ImageDataset
 from adnkit.detection.detector import Detector
 from adnkit.training.trainer import TrainingError, train
 
@@ -129,6 +131,25 @@ def test_phases_add_up_to_the_wall_time_of_the_run(data_root, tmp_path):
     assert metrics["phases_cpu"].keys() == phases.keys()
     assert metrics["startup_seconds"] > 0
     assert json.loads((tmp_path / "timed" / "metrics.json").read_text())["phases"] == phases
+
+
+def test_fresh_rotations_decode_each_image_once_and_change_no_number(data_root, tmp_path, monkeypatch):
+    reads = Counter()
+    real = ImageDataset.__getitem__
+
+    def counted(self, index):
+        reads[self.samples[index].path] += 1
+        return real(self, index)
+
+    monkeypatch.setattr(ImageDataset, "__getitem__", counted)
+    cfg = ci_cfg(data_root, feature_cache_views=0, meta_epochs=2, sub_epochs=2)
+    once = train(cfg, tmp_path / "once", progress=False)
+    assert reads and max(reads.values()) == 1  # training, test and validation images: one read each
+    monkeypatch.setattr(train_module, "decoded_once", lambda dataset, workers: dataset)  # read every epoch
+    every = train(cfg, tmp_path / "every", progress=False)
+    assert once["auroc_last"] == every["auroc_last"]
+    a, b = (torch.load(tmp_path / name / "model.pt", weights_only=True)["model"] for name in ("once", "every"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_a_second_run_into_the_same_folder_is_refused(finished_run, data_root):
