@@ -31,6 +31,7 @@ import gc
 import platform
 import sys
 import time
+from contextlib import nullcontext
 
 import torch
 from jsonout import emit, finite, require
@@ -41,6 +42,7 @@ from adnkit.core.device import resolve_device
 from adnkit.model import fastpath
 from adnkit.model.differnet import DifferNet
 from adnkit.model.flow import count_parameters, nll_loss
+from adnkit.training.allocator import reused_memory
 
 PHASES = ("data", "forward", "backward", "optimizer")
 
@@ -194,6 +196,8 @@ def main(argv=None) -> int:
     parser.add_argument("--pool-images", type=int, default=120, help="images in the random view pool")
     parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
                         help="preset overrides, e.g. flow_hidden=512 (ints/floats parsed)")
+    parser.add_argument("--reuse-memory", action="store_true",
+                        help="run under adnkit.training.allocator.reused_memory, as train() does")
     parser.add_argument("--out", help="also write the JSON here")
     args = parser.parse_args(argv)
     device = resolve_device(args.device)
@@ -219,6 +223,15 @@ def main(argv=None) -> int:
         flow=dict(blocks=base.flow_blocks, hidden=base.flow_hidden, hidden_layers=base.flow_hidden_layers),
         repeats=args.repeats, runs=[],
     )
+    with reused_memory() if args.reuse_memory else nullcontext(False) as reused:
+        result["reused_memory"] = reused
+        profile_threads(args, base, paths, device, result)
+    emit(result, args.out)
+    return 0
+
+
+def profile_threads(args, base, paths: list[str], device: torch.device, result: dict) -> None:
+    """Every path at every thread count, into result["runs"]."""
     for threads in args.threads:
         torch.set_num_threads(threads)
         print(f"threads={threads} ...", file=sys.stderr, flush=True)
@@ -231,8 +244,6 @@ def main(argv=None) -> int:
         n_params = next(iter(by_path.values()))["flow_parameters"]
         run.update(ceiling_of(run, run["matmul"], n_params))
         result["runs"].append(run)
-    emit(result, args.out)
-    return 0
 
 
 if __name__ == "__main__":

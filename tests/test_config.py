@@ -235,10 +235,11 @@ EARLIER_SETTINGS = {
 
 def test_config_json_is_one_flat_object_with_the_same_keys(tmp_path):
     saved = json.loads(preset("ci").to_json())
-    assert set(saved) == EARLIER_SETTINGS | {"attention_options"}
+    later = {"attention_options", "checkpoint_minutes"}
+    assert set(saved) == EARLIER_SETTINGS | later
     assert not any(isinstance(v, dict) for k, v in saved.items() if k != "attention_options")
-    earlier = tmp_path / "config.json"  # as a run folder made before attention_options holds it
-    earlier.write_text(json.dumps({k: v for k, v in saved.items() if k != "attention_options"}))
+    earlier = tmp_path / "config.json"  # as a run folder made before the later settings holds it
+    earlier.write_text(json.dumps({k: v for k, v in saved.items() if k not in later}))
     assert Config.from_json(earlier) == preset("ci")
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 import pickle
+import time
+from collections import Counter
 
 import pandas as pd
 import pytest
@@ -14,6 +16,7 @@ import adnkit.training.steps as steps_module
 import adnkit.training.trainer as train_module
 from adnkit.config.settings import preset
 from adnkit.core.errors import AdnkitError
+from adnkit.data.dataset import ImageDataset
 from adnkit.detection.detector import Detector
 from adnkit.training.trainer import TrainingError, train
 
@@ -96,11 +99,11 @@ def test_resume_after_interrupt_gives_the_same_weights(finished_run, data_root, 
     calls = {"n": 0}
     real = steps_module.epoch_cached
 
-    def interrupt_in_second_meta_epoch(*args, **kwargs):
-        if args[-1] == 2:
+    def interrupt_in_second_meta_epoch(model, optimizer, pool, cfg, gen, meta, *rest):
+        if meta == 2:
             raise KeyboardInterrupt
         calls["n"] += 1
-        return real(*args, **kwargs)
+        return real(model, optimizer, pool, cfg, gen, meta, *rest)
 
     monkeypatch.setattr(steps_module, "epoch_cached", interrupt_in_second_meta_epoch)
     with pytest.raises(KeyboardInterrupt):
@@ -117,6 +120,38 @@ def test_resume_after_interrupt_gives_the_same_weights(finished_run, data_root, 
         assert torch.equal(a[key], b[key]), key
 
 
+def test_phases_add_up_to_the_wall_time_of_the_run(data_root, tmp_path):
+    t0 = time.perf_counter()
+    metrics = train(ci_cfg(data_root, meta_epochs=2), tmp_path / "timed", progress=False)
+    wall = time.perf_counter() - t0
+    phases = metrics["phases"]
+    assert {"data", "model", "train.backbone", "train.forward", "train.backward", "train.optimizer",
+            "eval.backbone", "eval.flow", "checkpoint", "outputs", "metrics"} <= set(phases)
+    assert sum(phases.values()) == pytest.approx(wall, rel=0.03)
+    assert metrics["phases_cpu"].keys() == phases.keys()
+    assert metrics["startup_seconds"] > 0
+    assert json.loads((tmp_path / "timed" / "metrics.json").read_text())["phases"] == phases
+
+
+def test_fresh_rotations_decode_each_image_once_and_change_no_number(data_root, tmp_path, monkeypatch):
+    reads = Counter()
+    real = ImageDataset.__getitem__
+
+    def counted(self, index):
+        reads[self.samples[index].path] += 1
+        return real(self, index)
+
+    monkeypatch.setattr(ImageDataset, "__getitem__", counted)
+    cfg = ci_cfg(data_root, feature_cache_views=0, meta_epochs=2, sub_epochs=2)
+    once = train(cfg, tmp_path / "once", progress=False)
+    assert reads and max(reads.values()) == 1  # training, test and validation images: one read each
+    monkeypatch.setattr(train_module, "decoded_once", lambda dataset, workers: dataset)  # read every epoch
+    every = train(cfg, tmp_path / "every", progress=False)
+    assert once["auroc_last"] == every["auroc_last"]
+    a, b = (torch.load(tmp_path / name / "model.pt", weights_only=True)["model"] for name in ("once", "every"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_a_second_run_into_the_same_folder_is_refused(finished_run, data_root):
     out, _ = finished_run
     with pytest.raises(AdnkitError, match="--resume"):
@@ -129,7 +164,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(data_root, tmp_path, 
     real_epoch = steps_module.epoch_cached
 
     def track(*args, **kwargs):
-        state["meta"] = args[-1]
+        state["meta"] = args[5]  # meta epoch
         return real_epoch(*args, **kwargs)
 
     monkeypatch.setattr(steps_module, "epoch_cached", track)

@@ -34,6 +34,10 @@ class TrainingSettings:
     """Attention blocks' learning rate as a multiple of `lr` when train_attention is on."""
     seed: int = 0
     """Seed of every random choice in the run (initialisation, rotations, subsets)."""
+    checkpoint_minutes: float = 10.0
+    """Write the resume checkpoint at most this often (minutes; in the background) and after the last meta epoch;
+    0 writes after every meta epoch. Ctrl-C or an error writes the last finished meta epoch before stopping; a
+    killed process loses at most this long plus the meta epoch in progress (adnkit.training.checkpoints)."""
     select: str = "last"
     """Which model the run keeps: last (after the final epoch) or val (lowest validation loss). val is
     chosen without test labels and needs a validation split."""
@@ -45,6 +49,9 @@ class TrainingSettings:
     def validate(self) -> None:
         """Raise ConfigError for an impossible training setting."""
         require_at_least(self, ("meta_epochs", "sub_epochs", "batch_size", "train_transforms"))
+        if self.checkpoint_minutes < 0:
+            raise ConfigError(f"checkpoint_minutes={self.checkpoint_minutes}: must be 0 (every meta epoch) or more; "
+                              "use --checkpoint-minutes 10")
         if self.lr <= 0:
             raise ConfigError(f"lr={self.lr}: must be positive; use --lr 2e-4")
         if self.select not in ("last", "val"):

@@ -18,11 +18,13 @@ import torch
 
 from adnkit.core.errors import AdnkitError
 
+_PARTIAL = ".tmp"
+
 
 def _atomic_write(path: Path, write) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_PARTIAL)
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
@@ -32,6 +34,15 @@ def _atomic_write(path: Path, write) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def remove_partial_writes(path: Path) -> int:
+    """Delete what a killed process left of an atomic write of `path` (its hidden temporary files); how many."""
+    path = Path(path)
+    partial = list(path.parent.glob(f".{path.name}.*{_PARTIAL}"))
+    for tmp in partial:
+        tmp.unlink(missing_ok=True)
+    return len(partial)
 
 
 def save_torch(obj, path: Path) -> None:

@@ -8,6 +8,7 @@ the training loop; the same holds for the T fixed test rotations, which every ev
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -17,6 +18,14 @@ from adnkit.model.views import normalize, rotate_rows, to_unit
 
 AngleFn = Callable[[torch.Tensor], torch.Tensor]
 """indices of a batch of images [B] -> angles [B, V] in degrees."""
+
+PhaseTimer = Callable[[str], AbstractContextManager]
+"""`timer(name)` opens the phase `name` of a timed run (adnkit.training.phases); `untimed` times nothing."""
+
+
+def untimed(name: str) -> AbstractContextManager:
+    """The timer of code that no run is timing."""
+    return nullcontext()
 
 
 def fixed_angle_fn(angles: list[float]) -> AngleFn:
@@ -49,17 +58,26 @@ def embed_views(
     num_workers: int = 0,
     desc: str = "embedding",
     progress: bool = True,
+    timer: PhaseTimer = untimed,
 ) -> torch.Tensor:
     """Embeddings [N, V, D] (float32, on the CPU) of every image of `dataset` under its V angles.
 
     `dataset` yields (uint8 image [3, S, S], index). About `rows_per_batch` views go through the backbone at
-    once, all views of an image in the same batch.
+    once, all views of an image in the same batch. `timer` splits the time into decode (reading and resizing
+    the images), views (rotation and normalisation) and backbone.
     """
     images_per_batch = max(1, rows_per_batch // n_views)
     loader = DataLoader(dataset, batch_size=images_per_batch, shuffle=False, num_workers=num_workers)
     device = model.device
     out = torch.empty(len(dataset), n_views, model.cfg.embedding_dim)
-    for images, idx in tqdm(loader, desc=desc, unit="batch", disable=not progress, leave=False):
-        emb = model.embed(views_of(images.to(device), angle_fn(idx)))
-        out[idx] = emb.view(len(idx), n_views, -1).cpu()
-    return out
+    batches = iter(tqdm(loader, desc=desc, unit="batch", disable=not progress, leave=False))
+    while True:
+        with timer("decode"):
+            batch = next(batches, None)
+        if batch is None:
+            return out
+        images, idx = batch
+        with timer("views"):
+            views = views_of(images.to(device), angle_fn(idx))
+        with timer("backbone"):
+            out[idx] = model.embed(views).view(len(idx), n_views, -1).cpu()

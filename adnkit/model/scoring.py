@@ -8,6 +8,8 @@ setting such as `random_test_rotations` means the same everywhere:
                                     images require grad: the gradient maps use it)
     score_embeddings(model, emb)    cached view embeddings [N, V, D] -> scores [N] (training re-scores its
                                     cached test views after every meta epoch)
+    scores_and_loss(model, emb)     the same scores and the mean training loss, from one flow pass (the
+                                    validation split)
 
 An image's score is the mean over its T test views of mean(z^2) over the dimensions (DifferNet's score, no
 log-det). The T views are the fixed angles k * 360 / T, or, with `random_test_rotations`, random angles drawn
@@ -20,7 +22,7 @@ import numpy as np
 import torch
 
 from adnkit.config.settings import Config
-from adnkit.model.embedding import AngleFn, embed_views, fixed_angle_fn, pooled_angle_fn, views_of
+from adnkit.model.embedding import AngleFn, PhaseTimer, embed_views, fixed_angle_fn, pooled_angle_fn, untimed, views_of
 from adnkit.model.flow import nll_loss
 from adnkit.model.views import fixed_angles
 
@@ -35,11 +37,13 @@ def scoring_angle_fn(cfg: Config, n_images: int) -> AngleFn:
     return fixed_angle_fn(fixed_angles(cfg.test_transforms))
 
 
-def embed_test_views(model, dataset, progress: bool = False, desc: str = "test views") -> torch.Tensor:
+def embed_test_views(model, dataset, progress: bool = False, desc: str = "test views",
+                     timer: PhaseTimer = untimed) -> torch.Tensor:
     """Embeddings [N, T, D] of every image of `dataset` under its T test rotations."""
     cfg = model.cfg
     return embed_views(model, dataset, cfg.test_transforms, scoring_angle_fn(cfg, len(dataset)),
-                       rows_per_batch=ROWS_PER_BATCH, num_workers=cfg.num_workers, desc=desc, progress=progress)
+                       rows_per_batch=ROWS_PER_BATCH, num_workers=cfg.num_workers, desc=desc, progress=progress,
+                       timer=timer)
 
 
 @torch.no_grad()
@@ -79,13 +83,16 @@ def score_images(model, images: torch.Tensor, angles=None) -> torch.Tensor:
 
 
 @torch.no_grad()
-def mean_nll(model, embeddings: torch.Tensor, rows_per_batch: int = 4096) -> float:
-    """The training loss (adnkit.model.flow.nll_loss) over view embeddings [N, V, D], averaged over all N * V rows:
-    the validation loss that selects a model without test labels."""
-    flat = embeddings.reshape(-1, embeddings.shape[-1])
-    total = 0.0
-    for start in range(0, len(flat), rows_per_batch):
+def scores_and_loss(model, embeddings: torch.Tensor, rows_per_batch: int = 4096) -> tuple[torch.Tensor, float]:
+    """One pass through the flow over view embeddings [N, V, D]: the anomaly scores [N] (as score_embeddings) and
+    the training loss (adnkit.model.flow.nll_loss) averaged over all N * V rows, the validation loss that
+    selects a model without test labels."""
+    n, v, d = embeddings.shape
+    flat = embeddings.reshape(n * v, d)
+    scores, total = [], 0.0
+    for start in range(0, n * v, rows_per_batch):
         rows = flat[start:start + rows_per_batch].to(model.device)
         z, log_jac_det = model.flow_forward(rows)
+        scores.append(model.view_scores(z).double().cpu())
         total += float(nll_loss(z, log_jac_det)) * len(rows)
-    return total / max(len(flat), 1)
+    return torch.cat(scores).view(n, v).mean(dim=1), total / max(n * v, 1)

@@ -6,7 +6,7 @@
       metrics.json     the run's numbers and its decision threshold (Metrics)
       model.pt         the trained weights (weights only; ImageNet convolutions reload from their source)
       scores.csv       path, label, defect, score of every test image under the kept model
-      checkpoint.pt    resume state, rewritten atomically after every meta epoch
+      checkpoint.pt    resume state, rewritten atomically (adnkit.training.checkpoints says when)
       error.txt        the traceback of a failed attempt (written by the benchmark)
       spread.json      the embedding's feature spread of the final model (written by `adnkit study`)
 
@@ -29,7 +29,7 @@ import pandas as pd
 
 from adnkit.config.settings import Config, check_json_value
 from adnkit.core.errors import AdnkitError, DataError
-from adnkit.core.files import load_torch, save_json, save_text, save_torch
+from adnkit.core.files import load_torch, remove_partial_writes, save_json, save_text, save_torch
 from adnkit.evaluation.summary import BEST_NOTE
 from adnkit.evaluation.threshold import Threshold
 
@@ -119,6 +119,18 @@ class Metrics:
     threshold_val_fpr: float = math.nan
     """The share of validation images at or above the threshold."""
     n_val: int = 0
+    # --- where the wall clock went (adnkit.training.phases) -------------------------------------------------
+    phases: dict = field(default_factory=dict)
+    """Wall seconds of this call of train() per phase (setup, data, model, resume, train.*, eval.*, checkpoint,
+    final, outputs, metrics); they add up to the call's wall time. A resumed run counts its own attempt."""
+    phases_cpu: dict = field(default_factory=dict)
+    """The process's CPU seconds (all threads) in each phase: wall minus CPU is time spent waiting for a core
+    (or, with several threads, CPU above wall is parallel work)."""
+    checkpoints: dict = field(default_factory=dict)
+    """This call's checkpoint writes: writes, bytes, write_seconds (in a background thread), every_minutes."""
+    startup_seconds: float = math.nan
+    """Seconds the process ran before train() was called: in `adnkit train`, the interpreter's start, the
+    imports and the argument parsing; in a notebook or a loop of runs, everything the process did before."""
     notes: dict = field(default_factory=dict)
     """What each number means, in words."""
     extra: dict = field(default_factory=dict)
@@ -286,6 +298,14 @@ class Run:
 
     def load_checkpoint(self) -> dict | None:
         return load_torch(self.path / _CHECKPOINT) if self.has_checkpoint else None
+
+    @property
+    def checkpoint_bytes(self) -> int:
+        return (self.path / _CHECKPOINT).stat().st_size if self.has_checkpoint else 0
+
+    def remove_partial_checkpoints(self) -> int:
+        """Delete the temporary files of a checkpoint write that a killed process left behind; how many."""
+        return remove_partial_writes(self.path / _CHECKPOINT)
 
     @property
     def model_file(self) -> Path:

@@ -1,16 +1,21 @@
-"""What a finished training run records: its decision threshold and the numbers of metrics.json that come from
-the evaluations and the test scores (the AUROCs, the registered per-run metrics, the threshold, their notes)."""
+"""What a finished training run records: its decision threshold, the numbers of metrics.json that come from
+the evaluations and the test scores (the AUROCs, the registered per-run metrics, the threshold, their notes), and
+those that say how the run went (timers, speeds, memory, versions)."""
 
 from __future__ import annotations
 
 import math
 
 import numpy as np
+import torch
 
 from adnkit.config import Config
+from adnkit.core.device import peak_rss_mb
+from adnkit.core.version import __version__
 from adnkit.evaluation.run_metrics import TestScores, run_metric_values
 from adnkit.evaluation.summary import BEST_NOTE
 from adnkit.evaluation.threshold import Threshold, choose_threshold
+from adnkit.model import fastpath
 from adnkit.model.scoring import embed_test_views, score_embeddings
 from adnkit.runs.folder import HistoryRow
 
@@ -56,4 +61,19 @@ def evaluation_record(cfg: Config, history: list[HistoryRow], test: TestScores, 
         auroc_val_selected=float(aurocs[val_pick]) if has_val else math.nan,
         val_selected_epoch=int(history[val_pick].meta_epoch) if has_val else 0,
         selected="val" if kept_val else "last", **values, **threshold.to_record(), notes=notes,
+    )
+
+
+def run_record(cfg: Config, done, device, pool, model, fast: dict, split, n_train: int, n_test: int) -> dict:
+    """The metrics.json keys that describe how the run went: timers, speeds, memory, sizes, versions."""
+    epochs_done = done.history[-1].meta_epoch * cfg.sub_epochs if done.history else 0
+    return dict(
+        train_seconds=float(done.train_seconds), eval_seconds=float(done.eval_seconds),
+        train_images_per_s=float(n_train * epochs_done / max(done.train_seconds, 1e-9)),
+        test_images_per_s=float(n_test * done.evals / max(done.eval_seconds, 1e-9)),
+        peak_rss_mb=float(peak_rss_mb()),
+        cuda_peak_mb=float(torch.cuda.max_memory_allocated() / 2**20) if device.type == "cuda" else 0.0,
+        n_train=n_train, n_test=n_test, attention=cfg.attention, seed=int(cfg.seed),
+        dataset=split.dataset, category=split.category, device=str(device), feature_cache=pool is not None,
+        weights_source=model.backbone.weights_source, adnkit_version=__version__, fast_path=fastpath.describe(fast),
     )

@@ -52,11 +52,14 @@ class Progress:
     eval_seconds: float = 0.0
     evals: int = 0
     val_best: dict | None = None
-    """select=val: the stored state of the evaluation with the lowest validation loss."""
+    """select=val: the evaluation with the lowest validation loss: its meta epoch, loss, model state (a copy) and
+    scores (test_scores, val_scores)."""
 
     def checkpoint(self, model, optimizer, gen: torch.Generator) -> dict:
-        """Everything a resumed run needs (weights-only loadable: tensors, numbers, strings, containers)."""
-        return dict(model=model.stored_state(), optimizer=optimizer.state_dict(), generator=gen.get_state(),
+        """Everything a resumed run needs (weights-only loadable: tensors, numbers, strings, containers).
+        optimizer=None leaves Adam's state out: a finished run takes no further step."""
+        return dict(model=model.stored_state(), optimizer=None if optimizer is None else optimizer.state_dict(),
+                    generator=gen.get_state(),
                     history=[vars(h) for h in self.history], meta_epoch=self.done, train_seconds=self.train_seconds,
                     eval_seconds=self.eval_seconds, evals=self.evals, val_best=self.val_best)
 
@@ -64,7 +67,8 @@ class Progress:
     def restore(cls, ckpt: dict, model, optimizer, fast: dict, gen: torch.Generator, where) -> Progress:
         """Load a checkpoint into the model, optimiser and generator; the progress it recorded."""
         model.load_stored_state(ckpt["model"], where)
-        fastpath.load_optimizer_state(optimizer, ckpt["optimizer"], fast["optimizer"])
+        if ckpt["optimizer"] is not None:
+            fastpath.load_optimizer_state(optimizer, ckpt["optimizer"], fast["optimizer"])
         gen.set_state(ckpt["generator"])
         return cls(done=int(ckpt["meta_epoch"]), history=[HistoryRow(**h) for h in ckpt["history"]],
                    train_seconds=ckpt["train_seconds"], eval_seconds=ckpt["eval_seconds"], evals=ckpt["evals"],
