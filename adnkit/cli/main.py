@@ -22,7 +22,7 @@ from adnkit.core.version import __version__
 from adnkit.data import expand_specs
 from adnkit.evaluation.summary import summarize
 from adnkit.experiments.bench import benchmark
-from adnkit.experiments.cells import jsonable
+from adnkit.experiments.demo import DEMO_ATTENTIONS, DEMO_DATA, DEMO_PRESET, set_aside_if_other
 from adnkit.experiments.executors import add_executor_flags, executor_from_args
 from adnkit.experiments.folder import BenchFolder
 from adnkit.experiments.grid import parse_grid
@@ -36,14 +36,12 @@ from adnkit.export.onnx_detector import open_detector
 from adnkit.export.onnx_export import export_onnx
 from adnkit.training.trainer import train
 
-DEMO_DATA = ("elpv:mono", "synthetic:demo")
-DEMO_ATTENTIONS = ("none", "se", "cbam")
-
 
 def add_config_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
     """--preset and one flag per Config field (strings parsed to the field's type later), grouped by concern."""
     parser.add_argument("--preset", default="cpu", choices=sorted(PRESETS),
-                        help="named settings: paper (the papers' values, GPU), cpu (minutes), ci (seconds)")
+                        help="named settings: paper (the papers' values, GPU), cpu (minutes), demo (cpu at 160 px), "
+                             "ci (seconds)")
     presets = {name: preset(name) for name in PRESETS}
     for concern, names in group_fields().items():
         group = parser.add_argument_group(f"{concern} settings (override the preset; adnkit/config/{concern}.py)")
@@ -129,7 +127,7 @@ def _bench(specs, attentions, seeds: int, base: Config, out: Path, progress: boo
     if len(ok):
         variant_cols = BenchFolder(out).grid_columns()
         with_pd_options(lambda: print(format_summary(summarize(ok, variant_cols=variant_cols), ok)))
-        print(format_paired(paired_table(ok, variant_cols)))
+        print(format_paired(paired_table(ok, variant_cols), ok))
     failed = len(results) - len(ok)
     if failed:
         print(f"{failed} run(s) failed; reasons in {BenchFolder(out).results_file}")
@@ -152,17 +150,13 @@ def cmd_bench(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    """The README's main job: DifferNet vs SE vs CBAM on the embedded ELPV mono cells (real data, offline) and a
-    synthetic set whose answer is known, at the cpu preset (six runs of a few minutes each on 2 cores)."""
+    """The README's main job (adnkit.experiments.demo): DifferNet vs SE vs CBAM on the embedded ELPV solar cells."""
     base = config_from_args(args)
-    out = Path(args.out)
-    differ = BenchFolder(out).settings_that_differ(jsonable(base.to_dict()))
-    if differ:  # e.g. a demo made before the preset changed: keep it, beside the new one
-        kept = out.with_name(f"{out.name}-before-{time.strftime('%Y%m%d-%H%M%S')}")
-        out.rename(kept)
-        print(f"adnkit demo: {out} was made with other settings ({', '.join(differ)}); moved it to {kept}")
+    moved = set_aside_if_other(args.out, base)
+    if moved is not None:
+        print(f"adnkit demo: {args.out} was made with other settings ({', '.join(moved[1])}); moved it to {moved[0]}")
     print(f"adnkit demo: {', '.join(DEMO_DATA)} x {', '.join(DEMO_ATTENTIONS)} at preset {args.preset!r} -> {args.out}")
-    return _bench(DEMO_DATA, DEMO_ATTENTIONS, 1, base, out, not args.quiet, executor_from_args(args))
+    return _bench(DEMO_DATA, DEMO_ATTENTIONS, 1, base, Path(args.out), not args.quiet, executor_from_args(args))
 
 
 STUDY_FIXED = (
@@ -270,14 +264,14 @@ def _add_matrix_commands(sub) -> None:
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser(
-        "demo", help="the main job: DifferNet vs SE vs CBAM on the embedded ELPV solar cells and a synthetic set"
+        "demo", help="the main job: DifferNet vs SE vs CBAM on the embedded ELPV solar cells, one seed each"
     )
     p.add_argument("--out", default="runs/demo")
     p.add_argument("--quiet", action="store_true")
     add_config_flags(p, skip=("data", "attention", "seed"))
     add_executor_flags(p)
     add_allow_import_flag(p)
-    p.set_defaults(func=cmd_demo)
+    p.set_defaults(func=cmd_demo, preset=DEMO_PRESET)
 
     p = sub.add_parser("study", help="answer a question with a prepared ablation: `study attention` (does attention "
                                      "help, in which reading, and why)")
