@@ -273,3 +273,28 @@ def test_one_run_cells_show_their_bootstrap_interval_and_no_comparison(tmp_path,
     assert f"{100 * results.auroc_last[0]:.2f} [61.0, 83.0]" in text
     assert format_paired(paired_table(results)).splitlines()[1] == (
         "- One seed per variant: no comparison; `--seeds 3` or more for one.")
+
+
+def test_one_seed_prints_what_it_can_say_not_a_verdict(tmp_path, base):
+    """With one seed per variant (the demo) the terminal says each difference beside a run's own 95% interval and
+    that it cannot tell; with several seeds it prints the verdict lines instead."""
+    from adnkit.experiments.terminal import format_paired, one_seed_conclusion
+
+    def runner(cfg, run_dir):  # a run with its 95% test-set interval, 20 points wide
+        metrics = {**write_fake_run(cfg, run_dir), "auroc_last_ci": [0.7, 0.9]}
+        Run(run_dir).write_metrics(metrics)
+        return metrics
+
+    results = benchmark(["synthetic:toya"], ["none", "se"], [0], base, tmp_path, runner=runner, progress=False)
+    paired = pd.read_csv(tmp_path / "paired.csv")
+    text = format_paired(paired, results)
+    ok = results[results.status == "ok"].set_index("attention")
+    gain = 100 * (ok.auroc_last["se"] - ok.auroc_last["none"])
+    assert text == one_seed_conclusion(results) and "cannot say whether attention helps" in text
+    assert f"se {gain:+.1f}" in text and f"DifferNet {100 * ok.auroc_last['none']:.1f}%" in text
+    assert len(text.splitlines()) == 1 and "(about 20 points wide)" in text
+    assert format_paired(paired).startswith("Is the difference real?")  # without the runs: the verdict lines
+    several = benchmark(["synthetic:toya"], ["none", "se"], [0, 1, 2], base, tmp_path / "b", runner=FakeRunner(),
+                        progress=False)
+    assert one_seed_conclusion(several) == ""
+    assert format_paired(pd.read_csv(tmp_path / "b" / "paired.csv"), several).startswith("Is the difference real?")

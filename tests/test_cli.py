@@ -47,8 +47,8 @@ def test_help_shows_the_type_and_the_values_of_the_preset_that_applies(capsys):
             main([command, "--help"])
         out = " ".join(capsys.readouterr().out.split("options:")[1].split())  # argparse wraps the help text
         assert "--image-size INT Side in pixels that images are resized to (the first scale) [cpu: 256, paper: " \
-               "448, ci: 128]" in out
-        assert "[cpu: cpu, paper: auto, ci: cpu]" in out  # --device
+               "448, gpu: 448, demo: 160, ci: 128]" in out
+        assert "cuda, cuda:N, mps [auto]" in out  # --device, the same in every preset
         assert "--lr FLOAT Adam's learning rate [0.0002]" in out  # the same in every preset: one value
         assert "--[no-]train-attention" in out or command == "study"  # study fixes train_attention itself
         assert "default 448" not in out and "VALUE" not in out
@@ -137,7 +137,7 @@ def test_demo_moves_aside_a_demo_made_with_other_settings(tmp_path, monkeypatch,
 
     out = tmp_path / "demo"
     out.mkdir()
-    old = {**preset("cpu").to_dict(), "image_size": 160}
+    old = {**preset("demo").to_dict(), "image_size": 256}
     (out / "bench.json").write_text(json.dumps({"base_config": old}, default=str))
     monkeypatch.setattr(cli, "_bench", lambda *a, **k: 0)
     assert main(["demo", "--out", str(out)]) == 0
@@ -145,6 +145,6 @@ def test_demo_moves_aside_a_demo_made_with_other_settings(tmp_path, monkeypatch,
     assert len(kept) == 1 and (kept[0] / "bench.json").exists() and not out.exists()
     assert "image_size" in capsys.readouterr().out
     out.mkdir()  # the same settings again: nothing is moved
-    (out / "bench.json").write_text(json.dumps({"base_config": preset("cpu").to_dict()}, default=str))
+    (out / "bench.json").write_text(json.dumps({"base_config": preset("demo").to_dict()}, default=str))
     assert main(["demo", "--out", str(out)]) == 0 and out.exists()
     assert len([p for p in tmp_path.iterdir() if p.name.startswith("demo-before-")]) == 1

@@ -30,7 +30,7 @@ from adnkit.core.version import __version__
 from adnkit.data import expand_specs
 from adnkit.evaluation.summary import summarize
 from adnkit.experiments.bench import benchmark
-from adnkit.experiments.cells import jsonable
+from adnkit.experiments.demo import DEMO_ATTENTIONS, DEMO_DATA, DEMO_PRESET, set_aside_if_other
 from adnkit.experiments.executors import add_executor_flags, executor_from_args
 from adnkit.experiments.folder import BenchFolder
 from adnkit.experiments.grid import parse_grid
@@ -43,9 +43,6 @@ from adnkit.explain.files import write_explanations
 from adnkit.export.onnx_detector import open_detector
 from adnkit.export.onnx_export import export_onnx
 from adnkit.training.trainer import train
-
-DEMO_DATA = ("elpv:mono", "synthetic:demo")
-DEMO_ATTENTIONS = ("none", "se", "cbam")
 
 
 def add_allow_import_flag(parser: argparse.ArgumentParser) -> None:
@@ -122,7 +119,7 @@ def _bench(specs, attentions, seeds: int, base: Config, out: Path, progress: boo
     if len(ok):
         variant_cols = BenchFolder(out).grid_columns()
         with_pd_options(lambda: print(format_summary(summarize(ok, variant_cols=variant_cols), ok)))
-        print(format_paired(paired_table(ok, variant_cols)))
+        print(format_paired(paired_table(ok, variant_cols), ok))
     failed = len(results) - len(ok)
     if failed:
         print(f"{failed} run(s) failed; reasons in {BenchFolder(out).results_file}")
@@ -148,20 +145,16 @@ def cmd_bench(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    """The README's main job: DifferNet vs SE vs CBAM on the embedded ELPV mono cells (real data, offline) and a
-    synthetic set whose answer is known, at the cpu preset (six runs of a few minutes each on 2 cores)."""
+    """The README's main job (adnkit.experiments.demo): DifferNet vs SE vs CBAM on the embedded ELPV solar cells at
+    the demo preset, one seed each."""
     base = settings_from_args(args)
     if args.print_config:
         return print_settings(base, args.print_config)
-    out = Path(args.out)
-    differ = BenchFolder(out).settings_that_differ(jsonable(base.to_dict()))
-    if differ:  # e.g. a demo made before the preset changed: keep it, beside the new one
-        kept = out.with_name(f"{out.name}-before-{time.strftime('%Y%m%d-%H%M%S')}")
-        out.rename(kept)
-        print(f"adnkit demo: {out} was made with other settings ({', '.join(differ)}); moved it to {kept}")
-    print(f"adnkit demo: {', '.join(DEMO_DATA)} x {', '.join(DEMO_ATTENTIONS)} at preset "
-          f"{args.preset or default_preset()!r} -> {args.out}")
-    return _bench(DEMO_DATA, DEMO_ATTENTIONS, 1, base, out, not args.quiet, executor_from_args(args))
+    moved = set_aside_if_other(args.out, base)
+    if moved is not None:
+        print(f"adnkit demo: {args.out} was made with other settings ({', '.join(moved[1])}); moved it to {moved[0]}")
+    print(f"adnkit demo: {', '.join(DEMO_DATA)} x {', '.join(DEMO_ATTENTIONS)} at preset {args.preset!r} -> {args.out}")
+    return _bench(DEMO_DATA, DEMO_ATTENTIONS, 1, base, Path(args.out), not args.quiet, executor_from_args(args))
 
 
 STUDY_FIXED = (
@@ -289,15 +282,15 @@ def _add_matrix_commands(sub) -> None:
     add_settings_flags(p, skip=("data", "attention", "seed"))
     p.set_defaults(func=cmd_bench)
 
-    p = _command(sub, "demo", "the main job: DifferNet vs SE vs CBAM on the embedded ELPV solar cells and a "
-                              "synthetic set",
+    p = _command(sub, "demo", "the main job: DifferNet vs SE vs CBAM on the embedded ELPV solar cells, one seed "
+                              "each, at the demo preset",
                  usage="%(prog)s [--out DIR] [--config FILE] [--preset NAME] [--SETTING VALUE ...]")
     p.add_argument("--out", default="runs/demo", metavar="DIR", help="the benchmark folder to write [runs/demo]")
     add_quiet_flag(p)
     add_allow_import_flag(p)
     add_executor_flags(p)
     add_settings_flags(p, skip=("data", "attention", "seed"))
-    p.set_defaults(func=cmd_demo)
+    p.set_defaults(func=cmd_demo, preset=DEMO_PRESET)
 
     p = _command(sub, "study", "answer a question with a prepared ablation: `study attention` (does attention "
                                "help, in which reading, and why)",

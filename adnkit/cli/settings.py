@@ -14,7 +14,7 @@ import re
 import typing
 
 from adnkit.cli.help import add_help_all, with_help
-from adnkit.config import PRESETS, Config, field_docs, field_types, group_fields, parse_value, preset
+from adnkit.config import PRESETS, Config, field_docs, field_types, group_fields, machine_preset, parse_value, preset
 from adnkit.config.checks import flag
 from adnkit.config.groups import RARELY_CHANGED
 from adnkit.config.values import FALSE_WORDS, TRUE_WORDS, yaml_text
@@ -25,9 +25,9 @@ PRINT_FORMATS = ("json", "yaml")
 
 
 def default_preset() -> str:
-    """The preset a command starts from without --preset: cpu. The one place to change when the preset should
-    follow the machine (a GPU preset where CUDA is present)."""
-    return "cpu"
+    """The preset a command starts from without --preset: the machine's (adnkit.config.presets.machine_preset:
+    gpu where a CUDA GPU with enough memory is visible, else cpu), as in the notebooks."""
+    return machine_preset()
 
 
 def add_settings_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:

@@ -10,7 +10,7 @@ import pandas as pd
 
 from adnkit.core.formatting import pm
 from adnkit.evaluation.summary import BEST_NOTE, MEAN_CATEGORY, summary_display
-from adnkit.evaluation.verdict import verdict_lines
+from adnkit.evaluation.verdict import ONE_SEED, verdict_lines
 
 
 def format_summary(summary: pd.DataFrame, results: pd.DataFrame | None = None) -> str:
@@ -50,8 +50,41 @@ def _run_intervals(results: pd.DataFrame | None) -> dict:
     return out
 
 
-def format_paired(paired: pd.DataFrame) -> str:
+def one_seed_conclusion(results: pd.DataFrame) -> str:
+    """What one seed per variant may be taken to say: each variant's difference from DifferNet beside the width of a
+    run's 95% test-set interval ("" when there is no single-seed comparison to describe)."""
+    ok = results[results["status"] == "ok"] if "status" in results else results
+    if ok.empty or "auroc_last_ci" not in ok or ok.groupby(["dataset", "category", "attention"]).size().max() > 1:
+        return ""
+    parts, widths, largest = [], [], 0.0
+    for (dataset, category), cell in ok.groupby(["dataset", "category"], sort=False):
+        base = cell[cell["attention"] == "none"]
+        if base.empty or len(cell) < 2:
+            continue
+        value = float(base["auroc_last"].iloc[0])
+        gains = [(a, float(v) - value) for a, v in zip(cell["attention"], cell["auroc_last"], strict=True)
+                 if a != "none"]
+        parts.append(f"{dataset} {category}: DifferNet {100 * value:.1f}%, "
+                     + ", ".join(f"{a} {100 * g:+.1f}" for a, g in gains))
+        widths += [high - low for low, high in (json.loads(ci) for ci in cell["auroc_last_ci"] if isinstance(ci, str))
+                   if math.isfinite(low)]
+        largest = max([largest, *(abs(g) for _, g in gains)])
+    if not parts or not widths:
+        return ""
+    width = 100 * sum(widths) / len(widths)
+    judged = ("every difference is smaller than half of a run's own 95% test-set interval" if 100 * largest < width / 2
+              else "some differences exceed half of a run's 95% test-set interval, but another seed moves a run too")
+    return (f"One seed each ({'; '.join(parts)} points): {judged} (about {width:.0f} points wide), so this cannot "
+            "say whether attention helps; `adnkit bench ... --seeds 3` gives a verdict.")
+
+
+def format_paired(paired: pd.DataFrame, results: pd.DataFrame | None = None) -> str:
     """Is each variant's gain over DifferNet real? adnkit.evaluation.verdict.verdict_lines for the last AUROC (best and
-    val-selected are in paired.csv and the report)."""
+    val-selected are in paired.csv and the report); with `results`, one seed per variant gives instead the one
+    sentence of what a student may conclude from it (one_seed_conclusion)."""
+    lines = verdict_lines(paired)
+    conclusion = one_seed_conclusion(results) if results is not None and lines == [ONE_SEED] else ""
+    if conclusion:
+        return conclusion
     return "\n".join(["Is the difference real? (AUROC last; paired by category and seed)",
-                      *(f"- {line}" for line in verdict_lines(paired))])
+                      *(f"- {line}" for line in lines)])
