@@ -47,7 +47,7 @@ def test_help_shows_the_type_and_the_values_of_the_preset_that_applies(capsys):
             main([command, "--help"])
         out = " ".join(capsys.readouterr().out.split("options:")[1].split())  # argparse wraps the help text
         assert "--image-size INT Side in pixels that images are resized to (the first scale) [cpu: 256, paper: " \
-               "448, gpu: 448, demo: 160, ci: 128]" in out
+               "448, gpu: 448, demo: 128, ci: 128]" in out
         assert "cuda, cuda:N, mps [auto]" in out  # --device, the same in every preset
         assert "--lr FLOAT Adam's learning rate [0.0002]" in out  # the same in every preset: one value
         assert "--[no-]train-attention" in out or command == "study"  # study fixes train_attention itself

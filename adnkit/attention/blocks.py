@@ -58,7 +58,10 @@ class CBAM(nn.Module):
         pooled = self.mlp(x.mean(dim=(2, 3), keepdim=True)) + self.mlp(x.amax(dim=(2, 3), keepdim=True))
         channel = self.channel_gate(pooled)
         y = x * channel
-        spatial = torch.sigmoid(self.spatial(torch.cat([y.mean(dim=1, keepdim=True), y.amax(dim=1, keepdim=True)], 1)))
+        maps = torch.cat([y.mean(dim=1, keepdim=True), y.amax(dim=1, keepdim=True)], 1)
+        if maps.device.type == "cpu":  # oneDNN runs this 2-to-1-channel conv 2-6x faster channels-last (49 px kernel)
+            maps = maps.contiguous(memory_format=torch.channels_last)
+        spatial = torch.sigmoid(self.spatial(maps))
         y = y * spatial
         return y + x if self.residual else y
 

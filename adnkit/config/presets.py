@@ -9,8 +9,8 @@
            memory and image decoding (benchmarks/gpu_estimate.py), most of it decoding PNGs: the GPU computes
            about a fifth of the time. The paper preset: 27 to 48 minutes there.
   "cpu"    A laptop in minutes: 256 px at 2 scales, a narrower flow, fewer epochs and rotations.
-  "demo"   `adnkit demo`'s three runs in about five minutes on two cores: the cpu preset at 160 px (on ELPV the two
-           sizes showed no difference, docs/benchmarks.md).
+  "demo"   `adnkit demo`'s three runs in about five minutes on two cores: the cpu preset at 128 px (5 min 10 s
+           on a 2-core AMD EPYC; 160 px took 7 min 27 s; docs/benchmarks.md "The demo").
   "ci"     Seconds: tiny images and a tiny flow, for tests and notebook validation.
 
 Every preset computes on the device `auto` finds (a CUDA GPU, else Apple's MPS where it runs adnkit, else the
@@ -32,7 +32,7 @@ PRESETS: dict[str, dict] = {
         feature_cache_views=16,
     ),
     "demo": dict(
-        image_size=160, scales=2, flow_blocks=8, flow_hidden=512, flow_hidden_layers=2,
+        image_size=128, scales=2, flow_blocks=8, flow_hidden=512, flow_hidden_layers=2,
         meta_epochs=4, sub_epochs=4, batch_size=24, train_transforms=4, test_transforms=4,
         feature_cache_views=16,
     ),

@@ -91,7 +91,7 @@ def _train(cfg: Config, out_dir: str | Path, resume: bool | str, progress: bool,
     if pool is None and done.done < cfg.meta_epochs:  # fresh rotations every step: decode the images once
         with phases("train.decode"):
             train_set = decoded_once(train_set, cfg.num_workers)
-    evaluate = Evaluator(model, test_set, val_set, reuse=frozen and not cfg.random_test_rotations, progress=progress,
+    evaluate = Evaluator(model, test_set, val_set, reuse=frozen, progress=progress,
                          timer=phases.prefixed("eval"))
     checkpoints = Checkpoints(run, cfg.checkpoint_minutes, on_disk=done.done)
     try:
@@ -199,7 +199,7 @@ def _meta_epochs(model, optimizer, gen, cfg: Config, run: Run, done: Progress, p
                                                                       or row.val_loss < done.val_best["val_loss"]):
                 done.val_best = dict(meta_epoch=meta, val_loss=row.val_loss,
                                      model=copy_into(None, model.stored_state()), **result.stored())
-            bar.set_postfix(loss=f"{row.train_loss:.3f}", auroc=f"{row.auroc:.3f}")
+            bar.set_postfix(loss=f"{row.train_loss:.3f}", auroc=f"{100 * row.auroc:.1f}%")
         with phases("checkpoint"):
             last = meta == cfg.meta_epochs  # a finished run takes no further step: Adam's state is not kept
             checkpoints.meta_epoch_done(done.checkpoint(model, None if last else optimizer, gen), meta, last)
