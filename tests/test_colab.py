@@ -121,6 +121,8 @@ def test_every_notebooks_first_cell_and_the_links_come_from_the_one_url():
     assert links == [f"https://colab.research.google.com/github/{owner_repo}/blob/{notebooks.BRANCH}/notebooks/"
                      f"{p.name}" for p in paths]
     assert all(p.name in notebooks.readme_links(url, paths) for p in paths)
+    first_screen = (ROOT / "README.md").read_text().splitlines()[:25]  # the top-level README's first screen
+    assert notebooks.readme_links(url, paths) in first_screen
 
 
 def test_a_fork_changes_one_line_and_the_script_rewrites_the_rest(tmp_path):

@@ -1,3 +1,4 @@
+import html
 import re
 from pathlib import Path
 
@@ -10,7 +11,10 @@ from adnkit.config.settings import Config, preset
 from adnkit.core.errors import AdnkitError
 from adnkit.evaluation.auroc import auroc
 from adnkit.experiments.bench import benchmark
+from adnkit.experiments.folder import BenchFolder
 from adnkit.experiments.report import SECTIONS, write_report
+from adnkit.experiments.tables import paired_table
+from adnkit.experiments.terminal import the_answer
 
 PLOTLY_JS_HEADER = "* plotly.js v"  # the licence header at the top of the embedded bundle
 
@@ -84,6 +88,17 @@ def test_report_shows_measured_beside_published_and_failures(page):
     summary = page.split("<section id='summary'>")[1].split("</section>")[0]
     assert "6 runs: 4 finished, 2 failed" in summary
     assert re.search(r"<td>bottle</td>\s*<td>se</td>", summary)
+
+
+def test_report_opens_with_the_terminals_answer_and_no_repeated_rows(page, bench_dir):
+    summary = page.split("<section id='summary'>")[1].split("</section>")[0]
+    assert summary.index("<div class='answer'>") < summary.index("<table")  # the answer first, then the table
+    answer = summary.split("<div class='answer'>")[1].split("</div>")[0]
+    results = BenchFolder(bench_dir).read_results()
+    ok = results[results["status"] == "ok"]
+    heading, lines = the_answer(paired_table(ok), ok)
+    assert lines and all(html.escape(line) in answer for line in [heading, *lines])
+    assert "<td>mean</td>" not in summary  # one category per dataset: its mean rows would repeat it
 
 
 def test_report_without_published_numbers_or_finished_runs(tmp_path):

@@ -187,6 +187,14 @@ def _complete_seed_means(frame: pd.DataFrame, cols: list[str], n_cats: pd.Series
     return means[means["_n"] == means["n_cats"]][by + cols]
 
 
+def without_repeated_means(summary: pd.DataFrame) -> pd.DataFrame:
+    """The summary without the "mean" rows of a dataset measured on one category (they would repeat its rows)."""
+    if summary.empty:
+        return summary
+    one_category = summary.groupby("dataset")["category"].transform(lambda c: c[c != MEAN_CATEGORY].nunique() == 1)
+    return summary[~(one_category & (summary["category"] == MEAN_CATEGORY))].reset_index(drop=True)
+
+
 def summary_display(summary: pd.DataFrame, fmt, gains=("best",), gain_label="gain {} vs none (points)",
                     paired: bool = False, columns=("auroc_last", "auroc_best", "auroc_val_selected")) -> pd.DataFrame:
     """The summary as people read it (the terminal's and the report's table): the AUROCs named in `columns` as

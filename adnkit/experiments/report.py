@@ -23,11 +23,12 @@ from adnkit.core.version import __version__
 from adnkit.evaluation.published import COLUMNS as REFERENCE_COLUMNS
 from adnkit.evaluation.published import reference_for
 from adnkit.evaluation.run_metrics import summarised_metrics
-from adnkit.evaluation.summary import MEAN_CATEGORY, summarize, summary_display
+from adnkit.evaluation.summary import MEAN_CATEGORY, summarize, summary_display, without_repeated_means
 from adnkit.evaluation.verdict import MIN_UNITS, pair_table, verdict_lines
 from adnkit.experiments.folder import BenchFolder
 from adnkit.experiments.grid import value_text
 from adnkit.experiments.tables import paired_table
+from adnkit.experiments.terminal import the_answer
 from adnkit.figures import plots as viz
 from adnkit.runs.folder import Run
 
@@ -49,6 +50,7 @@ table { border-collapse: collapse; font-size: 0.9em; margin: 0.5em 0; }
 th, td { border: 1px solid #ddd; padding: 0.25em 0.6em; text-align: right; }
 th { background: #f4f4f4; } td:first-child, th:first-child { text-align: left; }
 .note { background: #f7f7e8; border-left: 4px solid #cc9; padding: 0.5em 1em; }
+.answer { background: #eef4fb; border-left: 4px solid #6a9fd4; padding: 0.5em 1em; font-size: 1.05em; }
 .muted { color: #777; } nav a { margin-right: 1em; } details { margin: 0.5em 0; }
 """
 
@@ -238,7 +240,10 @@ def _published(page: _Page) -> pd.DataFrame:
 def _summary_section(page: _Page) -> None:
     counts = (f"{len(page.results)} runs: {len(page.ok)} finished, {len(page.failed)} failed"
               + (f", {len(page.pending)} not run yet" if len(page.pending) else ""))
-    body = f"<p>{_esc(counts)}.</p>" + _summary_table(page.summary)
+    heading, lines = the_answer(paired_table(page.ok, page.grid_cols), page.ok) if not page.ok.empty else ("", [])
+    answer = (f"<div class='answer'>{f'<b>{_esc(heading)}</b>' if heading else ''}"
+              + "".join(f"<p>{_esc(line)}</p>" for line in lines) + "</div>") if lines else ""
+    body = answer + f"<p>{_esc(counts)}.</p>" + _summary_table(without_repeated_means(page.summary))
     matrix = page.folder.read_matrix()
     if matrix:
         body += ("<details><summary>Matrix and base settings (bench.json)</summary><pre>"

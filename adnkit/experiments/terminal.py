@@ -9,7 +9,7 @@ import math
 import pandas as pd
 
 from adnkit.core.formatting import pm
-from adnkit.evaluation.summary import BEST_NOTE, MEAN_CATEGORY, summary_display
+from adnkit.evaluation.summary import BEST_NOTE, summary_display, without_repeated_means
 from adnkit.evaluation.verdict import ONE_SEED, verdict_lines
 
 
@@ -20,8 +20,7 @@ def format_summary(summary: pd.DataFrame, results: pd.DataFrame | None = None) -
     category (they would repeat it); with `results`, a one-seed cell shows its run's 95% test-set interval."""
     if summary is None or summary.empty:
         return "No finished runs to summarise."
-    one_category = summary.groupby("dataset")["category"].transform(lambda c: c[c != MEAN_CATEGORY].nunique() == 1)
-    summary = summary[~(one_category & (summary["category"] == MEAN_CATEGORY))].reset_index(drop=True)
+    summary = without_repeated_means(summary)
     table = summary_display(summary, pm, gains=("last",), gain_label="gain {} (points)",
                             columns=("auroc_last", "auroc_best"))
     intervals = _run_intervals(results)
@@ -78,13 +77,20 @@ def one_seed_conclusion(results: pd.DataFrame) -> str:
             "say whether attention helps; `adnkit bench ... --seeds 3` gives a verdict.")
 
 
-def format_paired(paired: pd.DataFrame, results: pd.DataFrame | None = None) -> str:
-    """Is each variant's gain over DifferNet real? adnkit.evaluation.verdict.verdict_lines for the last AUROC (best and
-    val-selected are in paired.csv and the report); with `results`, one seed per variant gives instead the one
-    sentence of what a student may conclude from it (one_seed_conclusion)."""
+VERDICTS_HEADING = "Is the difference real? (AUROC last; paired by category and seed)"
+
+
+def the_answer(paired: pd.DataFrame, results: pd.DataFrame | None = None) -> tuple[str, list[str]]:
+    """Is each variant's gain over DifferNet real? (heading, lines): VERDICTS_HEADING and
+    adnkit.evaluation.verdict.verdict_lines for the last AUROC (best and val-selected are in paired.csv and the
+    report); with `results`, one seed per variant gives instead no heading and the one sentence of what a student
+    may conclude from it (one_seed_conclusion). The terminal's last lines and the report's first."""
     lines = verdict_lines(paired)
     conclusion = one_seed_conclusion(results) if results is not None and lines == [ONE_SEED] else ""
-    if conclusion:
-        return conclusion
-    return "\n".join(["Is the difference real? (AUROC last; paired by category and seed)",
-                      *(f"- {line}" for line in lines)])
+    return ("", [conclusion]) if conclusion else (VERDICTS_HEADING, lines)
+
+
+def format_paired(paired: pd.DataFrame, results: pd.DataFrame | None = None) -> str:
+    """the_answer as the terminal prints it."""
+    heading, lines = the_answer(paired, results)
+    return "\n".join([heading, *(f"- {line}" for line in lines)]) if heading else "\n".join(lines)
