@@ -7,8 +7,9 @@ to decode and resize one MVTec-sized image (a 1024 px PNG, on this CPU, one core
 peaks (datasheet) and the share of them AlexNet's convolutions, the flow's matrix products and Adam's memory
 traffic reach, how much faster two loader workers decode than one on Colab's two virtual CPUs, the disk's write
 speed for checkpoints, and start-up. The phases follow train(): training epochs (image decoding overlapped with
-the GPU), the test and validation views embedded once, one flow pass over them per evaluation, one checkpoint
-per meta epoch, the final model.
+the GPU), the test and validation views embedded once, one flow pass over them per evaluation, a checkpoint
+snapshot copied to host memory per meta epoch (written in the background; the run waits for the last write,
+weights only), the final model.
 
     python benchmarks/gpu_estimate.py --preset gpu --gpu t4 --n-train 300 --out benchmarks/results/gpu-estimate-t4.json
 """
@@ -101,10 +102,14 @@ def estimate(cfg, flops: dict, gpu: dict, args, decode: float) -> dict:
                     + (args.n_test + n_val) * decode / 1e3 / speedup)
     eval_s = 2 * flops["flow_parameters"] * views / (flow_tflops * 1e12)
     checkpoint_gb = 12 * flops["flow_parameters"] / 1e9  # weights and Adam's two moments, float32
+    # adnkit.training.checkpoints: every meta epoch a snapshot copied to host memory; the writes run in the
+    # background (every checkpoint_minutes) beside training; the run waits for the last one, without Adam's state
+    weights_gb = 4 * flops["flow_parameters"] / 1e9
     phases = dict(startup_s=args.startup_s, training_s=epochs * epoch_s, test_and_val_views_s=test_views_s,
                   evaluations_s=cfg.meta_epochs * eval_s,
-                  checkpoints_s=cfg.meta_epochs * checkpoint_gb * 1e3 / args.disk_mb_s,
-                  final_model_s=4 * flops["flow_parameters"] / 1e6 / args.disk_mb_s)
+                  checkpoints_s=cfg.meta_epochs * checkpoint_gb / args.host_copy_gb_s
+                  + weights_gb * 1e3 / args.disk_mb_s,
+                  final_model_s=weights_gb * 1e3 / args.disk_mb_s)
     return dict(n_fit=n_fit, n_val=n_val, epochs=epochs, steps_per_epoch=steps,
                 backbone_step_s=backbone_step_s, flow_step_s=flow_step_s, adam_s=adam_s, gpu_epoch_s=gpu_epoch_s,
                 decode_epoch_s=decode_epoch_s, gpu_busy_share=gpu_epoch_s / epoch_s if epoch_s else 0.0,
@@ -129,6 +134,8 @@ def main(argv=None) -> int:
                         help="decoding speed of 2 or more loader workers over one core (Colab: 2 vCPUs on 1 core)")
     parser.add_argument("--decode-ms", type=float, default=None, help="default: measured here")
     parser.add_argument("--disk-mb-s", type=float, default=150.0, help="checkpoint write speed, fsync included")
+    parser.add_argument("--host-copy-gb-s", type=float, default=10.0,
+                        help="GPU to host memory copy speed of the checkpoint snapshot (PCIe, pageable memory)")
     parser.add_argument("--startup-s", type=float, default=10.0, help="imports and the ImageNet weights' download")
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)

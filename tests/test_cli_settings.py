@@ -16,6 +16,7 @@ from adnkit.cli.main import build_parser, main
 from adnkit.cli.settings import first_sentence, switch_spelling
 from adnkit.config import Config, field_docs, field_types, group_fields, preset
 from adnkit.config.groups import RARELY_CHANGED
+from adnkit.config.presets import machine_preset
 
 SETTING_COMMANDS = ("train", "bench", "demo", "study")
 
@@ -77,9 +78,9 @@ def test_preset_then_file_then_flags(tmp_path, capsys):
     out = json.loads(printed(capsys, "train", "--preset", "ci", "--config", str(path), "--lr", "0.002",
                              "--no-train-attention", "--print-config"))
     assert (out["image_size"], out["attention"], out["lr"], out["train_attention"]) == (192, "se", 0.002, False)
-    assert out["flow_hidden"] == preset("ci").flow_hidden and out["device"] == "cpu"
+    assert out["flow_hidden"] == preset("ci").flow_hidden and out["device"] == preset("ci").device == "auto"
     without_preset = json.loads(printed(capsys, "train", "--config", str(path), "--print-config"))
-    assert without_preset["flow_hidden"] == preset("cpu").flow_hidden  # the default preset fills the rest
+    assert without_preset["flow_hidden"] == preset(machine_preset()).flow_hidden  # the machine's preset fills the rest
 
 
 def test_flags_over_a_file_site_or_positions(tmp_path, capsys):

@@ -23,7 +23,7 @@ SPEC = "synthetic:ray"
 SHRINK = dict(meta_epochs=1, sub_epochs=1, max_train_images=16)
 # Columns that measure time, memory or where a row came from, not what the run computed.
 NOT_COMPARED = {"train_seconds", "eval_seconds", "train_images_per_s", "test_images_per_s", "peak_rss_mb",
-                "cuda_peak_mb", "reused"}
+                "cuda_peak_mb", "reused", "phases", "phases_cpu", "checkpoints", "startup_seconds"}
 
 
 def bench_args(root: Path, out: Path, executor: str) -> list[str]:

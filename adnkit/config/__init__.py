@@ -8,7 +8,7 @@
     speed.py        SpeedSettings: device, precision, compilation, feature cache
     groups.py       which group a setting belongs to; each setting's type and docstring
     values.py       setting values from command-line text and from JSON
-    presets.py      the named presets (paper, gpu, cpu, ci) and machine_preset(), the one this machine gets
+    presets.py      the named presets (paper, gpu, cpu, demo, ci) and machine_preset(), the one this machine gets
     checks.py       the range and choice checks the groups share
 """
 

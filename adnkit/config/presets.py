@@ -4,10 +4,10 @@
   "paper"  DifferNet's published recipe (docs/method.md): 448 px, 3 scales, 8 GLOW blocks of width 2048,
            24 meta epochs x 8 sub epochs, batch 24 x 4 rotations, 64 test rotations. Hours, on a GPU.
   "gpu"    One lesson on a free Colab GPU (a T4): the paper's images, flow, batches, fresh rotations and test
-           rotations, for 4 x 6 = 24 epochs instead of 192, images decoded by 2 loader workers. 3 to 5 minutes
+           rotations, for 4 x 6 = 24 epochs instead of 192, images decoded by 2 loader workers. 2.3 to 4 minutes
            for an MVTec AD category of 200 to 400 training images on a T4 by an estimate from measured FLOPs,
-           memory and image decoding (benchmarks/gpu_estimate.py), most of it decoding PNGs: the GPU computes
-           about a fifth of the time. The paper preset: 27 to 48 minutes there.
+           memory and image decoding (benchmarks/gpu_estimate.py; not yet timed on a GPU), most of it decoding
+           PNGs: the GPU computes about a fifth of the time. The paper preset: 21 to 42 minutes there.
   "cpu"    A laptop in minutes: 256 px at 2 scales, a narrower flow, fewer epochs and rotations.
   "demo"   `adnkit demo`'s three runs in about five minutes on two cores: the cpu preset at 128 px (5 min 10 s
            on a 2-core AMD EPYC; 160 px took 7 min 27 s; docs/benchmarks.md "The demo").

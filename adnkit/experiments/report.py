@@ -218,8 +218,8 @@ def _with_defaults(results: pd.DataFrame) -> pd.DataFrame:
     for col, default in (("status", "ok"), ("reason", ""), ("run_dir", "")):
         if col not in results:
             results[col] = default
-    results["status"] = results["status"].fillna("ok").astype(str)
-    results["reason"] = results["reason"].fillna("").astype(str)
+    results["status"] = results["status"].astype(object).fillna("ok").astype(str)  # an all-empty column reads as float
+    results["reason"] = results["reason"].astype(object).fillna("").astype(str)
     for col in ("dataset", "category", "attention"):
         if col in results:
             results[col] = results[col].astype(str)
