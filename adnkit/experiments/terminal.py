@@ -71,10 +71,11 @@ def one_seed_conclusion(results: pd.DataFrame) -> str:
     if not parts or not widths:
         return ""
     width = 100 * sum(widths) / len(widths)
-    judged = ("every difference is smaller than half of a run's own 95% test-set interval" if 100 * largest < width / 2
-              else "some differences exceed half of a run's 95% test-set interval, but another seed moves a run too")
-    return (f"One seed each ({'; '.join(parts)} points): {judged} (about {width:.0f} points wide), so this cannot "
-            "say whether attention helps; `adnkit bench ... --seeds 3` gives a verdict.")
+    interval = f"a run's own 95% test-set interval (about {width:.0f} points wide)"
+    judged = (f"every difference is smaller than half of {interval}" if 100 * largest < width / 2
+              else f"some differences exceed half of {interval}, but another seed moves a run too")
+    return (f"One seed each ({'; '.join(parts)} points): {judged}, so this cannot say whether attention helps; "
+            "`adnkit bench ... --seeds 3` gives a verdict.")
 
 
 VERDICTS_HEADING = "Is the difference real? (AUROC last; paired by category and seed)"
