@@ -28,34 +28,20 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from headless_chromium import headless_chromium, missing
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = os.environ.get("ADNKIT_CHROMIUM", "/usr/bin/chromium")
-CHROMEDRIVER = os.environ.get("ADNKIT_CHROMEDRIVER", "/usr/bin/chromedriver")
 CURRENT = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook"  # the notebook in front (00 stays open behind 06)
 RUN_ALL_LIMIT_S = 900  # a bound on one notebook's "run all" at the ci preset on a busy 2-core machine
 
 try:
-    import selenium  # noqa: F401
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import Select, WebDriverWait
 except ImportError:  # pragma: no cover - depends on the environment
-    webdriver = None
-
-
-def _missing() -> str | None:
-    if webdriver is None:
-        return "selenium is not installed (pip install -e '.[test]')"
-    for path, _package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
-        if not (Path(path).is_file() and os.access(path, os.X_OK)):
-            return f"no browser: {path} not found (apt-get install -y chromium chromium-driver)"
-    return None
+    pass  # headless_chromium.missing() says so
 
 
 def _free_port() -> int:
@@ -67,7 +53,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     """(base URL, token, work folder) of a JupyterLab server on copies of notebooks 00 and 06."""
-    reason = _missing()
+    reason = missing()
     if reason:
         pytest.skip(reason)
     work = tmp_path_factory.mktemp("lab")
@@ -139,12 +125,7 @@ def _stop(server: subprocess.Popen, runtime: Path) -> None:
 
 @pytest.fixture(scope="module")
 def browser(lab):
-    options = Options()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--window-size=1400,1000", f"--user-data-dir={lab[2] / 'chromium-profile'}"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver = headless_chromium("--window-size=1400,1000", f"--user-data-dir={lab[2] / 'chromium-profile'}")
     driver.set_script_timeout(60)
     try:
         yield driver
